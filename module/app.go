@@ -1,0 +1,241 @@
+// Package otpgate is the Caddy adapter of otpgate: it registers the
+// `otpgate` app (global options) and the `otpgate` HTTP handler, and wires
+// their configuration to the Caddy-free packages beneath it.
+package otpgate
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/otpgate/otpgate/module/captcha"
+	"github.com/otpgate/otpgate/module/gateway"
+	"github.com/otpgate/otpgate/module/phone"
+	"github.com/otpgate/otpgate/module/sender"
+	"github.com/otpgate/otpgate/module/sender/plivo"
+	"github.com/otpgate/otpgate/module/session"
+	"github.com/otpgate/otpgate/module/store"
+)
+
+func init() {
+	caddy.RegisterModule(&App{})
+	caddy.RegisterModule(&Handler{})
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "otpgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision builds the engine: store (shared across reloads), sender,
+// server secret and signing keys (kept in Caddy storage so all instances
+// that share it agree), and the gateway.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	expand := func(s string) string { return repl.ReplaceKnown(s, "") }
+
+	st, storeKey, err := acquireStore(a.Store, expand, a.logger)
+	if err != nil {
+		return err
+	}
+	a.storeKey = storeKey
+	a.st = st
+
+	snd, err := a.buildSender(expand)
+	if err != nil {
+		return err
+	}
+	a.snd = snd
+
+	storage := ctx.Storage()
+	secret, err := session.LoadOrCreate(ctx, storage, "otpgate/secret", func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return fmt.Errorf("otpgate: server secret: %w", err)
+	}
+	ring, err := a.keyRing(ctx, storage, expand)
+	if err != nil {
+		return err
+	}
+
+	issuer, audience := a.Issuer, a.Audience
+	if issuer == "" {
+		issuer = "otpgate"
+	}
+	if audience == "" {
+		audience = "authenticated"
+	}
+	cfg := gateway.Config{
+		Store:        st,
+		Sender:       snd,
+		Tokens:       session.NewTokens(ring, issuer, audience),
+		Secret:       secret,
+		Logger:       a.logger,
+		Metrics:      gateway.NewMetrics(ctx.GetMetricsRegistry()),
+		Policy:       phone.Policy{Countries: a.Countries},
+		TestPhones:   a.TestPhones,
+		CreateUser:   a.CreateUser,
+		AccessTTL:    time.Duration(a.AccessTTL),
+		RefreshTTL:   time.Duration(a.RefreshTTL),
+		CookieDomain: a.CookieDomain,
+		AppName:      a.AppName,
+		Issuer:       issuer,
+		Audience:     audience,
+	}
+	if a.RefreshReuseInterval != nil {
+		cfg.RefreshReuse = time.Duration(*a.RefreshReuseInterval)
+		if cfg.RefreshReuse == 0 {
+			cfg.RefreshReuse = -1
+		}
+	}
+	if o := a.OTP; o != nil {
+		cfg.CodeLength = o.Length
+		cfg.CodeTTL = time.Duration(o.TTL)
+		cfg.MaxAttempts = o.MaxAttempts
+		if o.ResendAfter != nil {
+			cfg.ResendAfter = time.Duration(*o.ResendAfter)
+			if cfg.ResendAfter == 0 {
+				cfg.ResendAfter = -1
+			}
+		}
+	}
+	if l := a.PhoneLimit; l != nil {
+		cfg.PhoneLimit = store.Limit{N: l.Events, Window: time.Duration(l.Window)}
+	}
+	if l := a.IPLimit; l != nil {
+		cfg.IPLimit = store.Limit{N: l.Events, Window: time.Duration(l.Window)}
+	}
+	if c := a.Captcha; c != nil {
+		cfg.Captcha = &captcha.Verifier{Provider: c.Provider, Secret: expand(c.Secret), VerifyURL: expand(c.VerifyURL)}
+	}
+	g, err := gateway.New(cfg)
+	if err != nil {
+		return fmt.Errorf("otpgate: %w", err)
+	}
+	if a.SMS != nil && a.SMS.Type == "plivo" && a.SMS.Plivo != nil {
+		g.SetPlivoCallbacks(&plivo.Callbacks{
+			AuthToken: expand(a.SMS.Plivo.AuthToken),
+			PublicURL: expand(a.PublicURL),
+			Seen:      g.FirstSeenNonce,
+			OnStatus:  func(_ context.Context, s plivo.Status) { g.DeliveryReport(s.Status) },
+			OnInbound: g.SetOptOut,
+			Logger:    a.logger.Named("plivo"),
+		})
+	}
+	a.gw = g
+	return nil
+}
+
+func (a *App) buildSender(expand func(string) string) (sender.Sender, error) {
+	if a.SMS == nil || a.SMS.Type == "" || a.SMS.Type == "console" {
+		a.logger.Warn("sms console: codes are written to this log instead of being sent; for development only")
+		return sender.Console{Logger: a.logger.Named("console_sms"), Template: a.MessageTemplate}, nil
+	}
+	if a.SMS.Type != "plivo" || a.SMS.Plivo == nil {
+		return nil, fmt.Errorf("otpgate: sms: unknown sender %q (want console or plivo)", a.SMS.Type)
+	}
+	p := a.SMS.Plivo
+	c := plivo.Config{
+		AuthID:        expand(p.AuthID),
+		AuthToken:     expand(p.AuthToken),
+		From:          expand(p.From),
+		PowerpackUUID: expand(p.PowerpackUUID),
+		APIURL:        expand(p.APIURL),
+		Timeout:       time.Duration(p.Timeout),
+		Template:      a.MessageTemplate,
+	}
+	if p.WhatsAppTemplate != nil {
+		c.WhatsAppTemplate = p.WhatsAppTemplate.Name
+		c.WhatsAppLanguage = p.WhatsAppTemplate.Language
+	}
+	s, err := plivo.New(c, a.logger.Named("plivo"))
+	if err != nil {
+		return nil, fmt.Errorf("otpgate: sms plivo: %w", err)
+	}
+	return s, nil
+}
+
+func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(string) string) (session.KeyRing, error) {
+	if s := expand(a.HMACSecret); s != "" {
+		k, err := session.HMACKey([]byte(s))
+		if err != nil {
+			return session.KeyRing{}, fmt.Errorf("otpgate: hmac_secret: %w", err)
+		}
+		return session.KeyRing{Current: k}, nil
+	}
+	if f := expand(a.SigningKeyFile); f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return session.KeyRing{}, fmt.Errorf("otpgate: signing_key_file: %w", err)
+		}
+		k, err := session.ParsePrivateKeyPEM(pem)
+		if err != nil {
+			return session.KeyRing{}, fmt.Errorf("otpgate: signing_key_file %s: %w", f, err)
+		}
+		return session.KeyRing{Current: k}, nil
+	}
+	ring, err := session.LoadKeyRing(ctx, storage, a.SigningAlg)
+	if err != nil {
+		return session.KeyRing{}, fmt.Errorf("otpgate: signing key: %w", err)
+	}
+	return ring, nil
+}
+
+// Start implements caddy.App: the gateway starts following the
+// revocation feed.
+func (a *App) Start() error {
+	if a.gw != nil {
+		a.gw.Start()
+	}
+	return nil
+}
+
+// Stop implements caddy.App.
+func (a *App) Stop() error {
+	if a.gw != nil {
+		a.gw.Stop()
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared store.
+func (a *App) Cleanup() error {
+	if c, ok := a.snd.(interface{ Close() }); ok {
+		c.Close()
+	}
+	if a.storeKey != "" {
+		_, err := stores.Delete(a.storeKey)
+		return err
+	}
+	return nil
+}
+
+// Gateway returns the provisioned engine (for the handler).
+func (a *App) Gateway() *gateway.Gateway { return a.gw }
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}
+
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,498 @@
+package otpgate
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("otpgate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("otpgate", parseHandlerDirective)
+	// An auth handler: after the path is final (rewrite, uri, try_files)
+	// and beside basic_auth, but before request_header (which may then use
+	// {http.auth.user.*}), encode, templates, the routing blocks and every
+	// handler that responds (respond, reverse_proxy, file_server, ...).
+	httpcaddyfile.RegisterDirectiveOrder("otpgate", httpcaddyfile.After, "basic_auth")
+}
+
+// parseGlobalOption parses the `otpgate` global option into the app's JSON.
+// The option may appear more than once; later blocks add to earlier ones.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		prev, ok := existing.(httpcaddyfile.App)
+		if !ok {
+			return nil, d.Errf("otpgate: existing global option of unexpected type %T", existing)
+		}
+		if err := json.Unmarshal(prev.Value, app); err != nil {
+			return nil, d.Errf("otpgate: %v", err)
+		}
+	}
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	if err := app.Validate(); err != nil {
+		return nil, d.Errf("otpgate: %v", err)
+	}
+	return httpcaddyfile.App{Name: "otpgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseHandlerDirective parses the `otpgate` site directive.
+func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if err := handler.Validate(); err != nil {
+		return nil, h.Errf("otpgate: %v", err)
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler for the global
+// option. Syntax:
+//
+//	otpgate {
+//		store memory | redis <url>
+//		sms console
+//		sms plivo {
+//			auth_id           <id>
+//			auth_token        <token>
+//			from              <number>    # or: powerpack_uuid <uuid>
+//			api_url           <url>
+//			timeout           <duration>
+//			whatsapp_template <name> <language>
+//		}
+//		otp {
+//			length       <digits>
+//			ttl          <duration>
+//			max_attempts <n>
+//			resend_after <duration>
+//		}
+//		limit phone|ip <events> <window>
+//		countries <region...>
+//		test_phone <e164> <code>
+//		create_user true|false
+//		captcha turnstile|hcaptcha|recaptcha <secret> [verify_url <url>]
+//		signing_key_file <pem>
+//		signing_alg      ES256|EdDSA|RS256
+//		hmac_secret      <secret>
+//		access_ttl             <duration>
+//		refresh_ttl            <duration>
+//		refresh_reuse_interval <duration>
+//		cookie_domain    <domain>
+//		app_name         <name>
+//		message_template <text>
+//		issuer           <iss>
+//		audience         <aud>
+//		public_url       <url>
+//	}
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option's name
+	if d.NextArg() {
+		return d.Errf("otpgate: unexpected argument %q; options go in a block", d.Val())
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit" // limit: seen per key
+		if seen[opt] && !repeatable {
+			return d.Errf("%s: already specified", opt)
+		}
+		seen[opt] = true
+
+		var err error
+		switch opt {
+		case "store":
+			err = a.parseStore(d)
+		case "sms":
+			err = a.parseSMS(d)
+		case "otp":
+			err = a.parseOTP(d)
+		case "limit":
+			err = a.parseLimit(d, seen)
+		case "countries":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return argErr(d, "countries")
+			}
+			a.Countries = append(a.Countries, args...)
+		case "test_phone":
+			var phone, code string
+			if phone, code, err = twoArgs(d, opt); err != nil {
+				return err
+			}
+			if _, dup := a.TestPhones[phone]; dup {
+				return d.Errf("test_phone: %s already specified", phone)
+			}
+			if a.TestPhones == nil {
+				a.TestPhones = make(map[string]string)
+			}
+			a.TestPhones[phone] = code
+		case "create_user":
+			var v string
+			if v, err = oneArg(d, opt); err != nil {
+				return err
+			}
+			switch v {
+			case "true":
+				a.CreateUser = true
+			case "false":
+				a.CreateUser = false
+			default:
+				return d.Errf("create_user: want true or false, got %q", v)
+			}
+		case "captcha":
+			err = a.parseCaptcha(d)
+		case "signing_key_file":
+			a.SigningKeyFile, err = oneArg(d, opt)
+		case "signing_alg":
+			a.SigningAlg, err = oneArg(d, opt)
+		case "hmac_secret":
+			a.HMACSecret, err = oneArg(d, opt)
+		case "access_ttl":
+			a.AccessTTL, err = durationArg(d, opt)
+		case "refresh_ttl":
+			a.RefreshTTL, err = durationArg(d, opt)
+		case "refresh_reuse_interval":
+			var dur caddy.Duration
+			if dur, err = durationArg(d, opt); err == nil {
+				a.RefreshReuseInterval = &dur
+			}
+		case "cookie_domain":
+			a.CookieDomain, err = oneArg(d, opt)
+		case "app_name":
+			a.AppName, err = oneArg(d, opt)
+		case "message_template":
+			a.MessageTemplate, err = oneArg(d, opt)
+		case "issuer":
+			a.Issuer, err = oneArg(d, opt)
+		case "audience":
+			a.Audience, err = oneArg(d, opt)
+		case "public_url":
+			a.PublicURL, err = oneArg(d, opt)
+		default:
+			return d.Errf("otpgate: unknown option %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) parseStore(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return argErr(d, "store")
+	}
+	store := &StoreConfig{Type: d.Val()}
+	switch store.Type {
+	case "memory":
+		if err := noMoreArgs(d, "store memory"); err != nil {
+			return err
+		}
+	case "redis":
+		url, err := oneArg(d, "store redis")
+		if err != nil {
+			return err
+		}
+		store.URL = url
+	default:
+		return d.Errf("store: unknown type %q (want memory or redis)", store.Type)
+	}
+	a.Store = store
+	return nil
+}
+
+func (a *App) parseSMS(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return argErr(d, "sms")
+	}
+	sms := &SMSConfig{Type: d.Val()}
+	switch sms.Type {
+	case "console":
+		if err := noMoreArgs(d, "sms console"); err != nil {
+			return err
+		}
+	case "plivo":
+		if d.NextArg() {
+			return d.Errf("sms plivo: unexpected argument %q; options go in a block", d.Val())
+		}
+		p := new(PlivoConfig)
+		seen := make(map[string]bool)
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			opt := d.Val()
+			name := "sms plivo " + opt
+			if seen[opt] {
+				return d.Errf("%s: already specified", name)
+			}
+			seen[opt] = true
+			var err error
+			switch opt {
+			case "auth_id":
+				p.AuthID, err = oneArg(d, name)
+			case "auth_token":
+				p.AuthToken, err = oneArg(d, name)
+			case "from":
+				p.From, err = oneArg(d, name)
+			case "powerpack_uuid":
+				p.PowerpackUUID, err = oneArg(d, name)
+			case "api_url":
+				p.APIURL, err = oneArg(d, name)
+			case "timeout":
+				p.Timeout, err = durationArg(d, name)
+			case "whatsapp_template":
+				var tpl WhatsAppTemplate
+				if tpl.Name, tpl.Language, err = twoArgs(d, name); err == nil {
+					p.WhatsAppTemplate = &tpl
+				}
+			default:
+				return d.Errf("sms plivo: unknown option %q", opt)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		sms.Plivo = p
+	default:
+		return d.Errf("sms: unknown sender %q (want console or plivo)", sms.Type)
+	}
+	a.SMS = sms
+	return nil
+}
+
+func (a *App) parseOTP(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("otp: unexpected argument %q; options go in a block", d.Val())
+	}
+	otp := a.OTP
+	if otp == nil {
+		otp = new(OTPConfig)
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		name := "otp " + opt
+		if seen[opt] {
+			return d.Errf("%s: already specified", name)
+		}
+		seen[opt] = true
+		var err error
+		switch opt {
+		case "length":
+			otp.Length, err = intArg(d, name)
+		case "ttl":
+			otp.TTL, err = durationArg(d, name)
+		case "max_attempts":
+			otp.MaxAttempts, err = intArg(d, name)
+		case "resend_after":
+			var dur caddy.Duration
+			if dur, err = durationArg(d, name); err == nil {
+				otp.ResendAfter = &dur
+			}
+		default:
+			return d.Errf("otp: unknown option %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	a.OTP = otp
+	return nil
+}
+
+func (a *App) parseLimit(d *caddyfile.Dispenser, seen map[string]bool) error {
+	args := d.RemainingArgs()
+	if len(args) != 3 {
+		return d.Errf("limit: want `limit phone|ip <events> <window>`, got %d arguments", len(args))
+	}
+	name := "limit " + args[0]
+	var target **LimitConfig
+	switch args[0] {
+	case "phone":
+		target = &a.PhoneLimit
+	case "ip":
+		target = &a.IPLimit
+	default:
+		return d.Errf("limit: unknown key %q (want phone or ip)", args[0])
+	}
+	if seen[name] {
+		return d.Errf("%s: already specified", name)
+	}
+	seen[name] = true
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("%s: unexpected block", name)
+	}
+	events, err := strconv.Atoi(args[1])
+	if err != nil {
+		return d.Errf("%s: invalid events %q: want an integer", name, args[1])
+	}
+	window, err := caddy.ParseDuration(args[2])
+	if err != nil {
+		return d.Errf("%s: invalid window %q: %v", name, args[2], err)
+	}
+	*target = &LimitConfig{Events: events, Window: caddy.Duration(window)}
+	return nil
+}
+
+func (a *App) parseCaptcha(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	c := new(CaptchaConfig)
+	switch {
+	case len(args) == 2:
+	case len(args) == 4 && args[2] == "verify_url":
+		c.VerifyURL = args[3]
+	default:
+		return d.Err("captcha: want `captcha turnstile|hcaptcha|recaptcha <secret> [verify_url <url>]`")
+	}
+	c.Provider, c.Secret = args[0], args[1]
+	switch c.Provider {
+	case "turnstile", "hcaptcha", "recaptcha":
+	default:
+		return d.Errf("captcha: unknown provider %q (want turnstile, hcaptcha or recaptcha)", c.Provider)
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Err("captcha: unexpected block")
+	}
+	a.Captcha = c
+	return nil
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler. Syntax:
+//
+//	otpgate [<matcher>] {
+//		api_prefix     <path>
+//		login_path     <path>
+//		public         <path...>
+//		gate           on|off
+//		app_name       <name>
+//		accent_color   <#hex>
+//		login_template <file>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive's name
+	if d.NextArg() {
+		return d.Errf("otpgate: unexpected argument %q; options go in a block", d.Val())
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if seen[opt] && opt != "public" {
+			return d.Errf("%s: already specified", opt)
+		}
+		seen[opt] = true
+		var err error
+		switch opt {
+		case "api_prefix":
+			h.APIPrefix, err = oneArg(d, opt)
+		case "login_path":
+			h.LoginPath, err = oneArg(d, opt)
+		case "public":
+			paths := d.RemainingArgs()
+			if len(paths) == 0 {
+				return argErr(d, "public")
+			}
+			h.Public = append(h.Public, paths...)
+		case "gate":
+			var v string
+			if v, err = oneArg(d, opt); err != nil {
+				return err
+			}
+			switch v {
+			case "on":
+				h.Gate = new(true)
+			case "off":
+				h.Gate = new(false)
+			default:
+				return d.Errf("gate: want on or off, got %q", v)
+			}
+		case "app_name":
+			h.AppName, err = oneArg(d, opt)
+		case "accent_color":
+			h.AccentColor, err = oneArg(d, opt)
+		case "login_template":
+			h.LoginTemplate, err = oneArg(d, opt)
+		default:
+			return d.Errf("otpgate: unknown option %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument for option name.
+func oneArg(d *caddyfile.Dispenser, name string) (string, error) {
+	if !d.NextArg() {
+		return "", argErr(d, name)
+	}
+	v := d.Val()
+	if err := noMoreArgs(d, name); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// argErr reports a missing or extra argument of option name.
+func argErr(d *caddyfile.Dispenser, name string) error {
+	return d.Errf("%s: wrong argument count or unexpected line ending after '%s'", name, d.Val())
+}
+
+// twoArgs reads exactly two arguments for option name.
+func twoArgs(d *caddyfile.Dispenser, name string) (string, string, error) {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return "", "", d.Errf("%s: want 2 arguments, got %d", name, len(args))
+	}
+	if d.NextBlock(d.Nesting()) {
+		return "", "", d.Errf("%s: unexpected block", name)
+	}
+	return args[0], args[1], nil
+}
+
+// noMoreArgs refuses anything after an option's arguments.
+func noMoreArgs(d *caddyfile.Dispenser, name string) error {
+	if d.NextArg() {
+		return d.Errf("%s: unexpected argument %q", name, d.Val())
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("%s: unexpected block", name)
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, name string) (caddy.Duration, error) {
+	v, err := oneArg(d, name)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return 0, d.Errf("%s: invalid duration %q: %v", name, v, err)
+	}
+	return caddy.Duration(dur), nil
+}
+
+func intArg(d *caddyfile.Dispenser, name string) (int, error) {
+	v, err := oneArg(d, name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, d.Errf("%s: invalid integer %q", name, v)
+	}
+	return n, nil
+}
+
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)

@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otpgate/otpgate/module/phone"
+)
+
+// SetPlivoCallbacks enables {api_prefix}/plivo/status and /plivo/inbound.
+func (g *Gateway) SetPlivoCallbacks(cb PlivoCallbacks) { g.cfg.PlivoCallback = cb }
+
+// nonceTTL: Plivo signs each callback with a fresh nonce; remembering them
+// for a day refuses replays of any captured request in that time.
+const nonceTTL = 24 * time.Hour
+
+// FirstSeenNonce reports whether a callback nonce is new.
+func (g *Gateway) FirstSeenNonce(ctx context.Context, nonce string) (bool, error) {
+	return g.cfg.Store.FirstSeen(ctx, "plivo-nonce:"+nonce, nonceTTL)
+}
+
+// SetOptOut records a STOP (out) or START from the owner of a number. The
+// number comes from Plivo, which may send it without '+'.
+func (g *Gateway) SetOptOut(ctx context.Context, from string, out bool) error {
+	if from != "" && from[0] != '+' {
+		from = "+" + from
+	}
+	num, err := phone.Parse(from)
+	if err != nil {
+		return fmt.Errorf("opt-out: %w", err)
+	}
+	if err := g.cfg.Store.SetOptOut(ctx, g.userKey(num.E164), out, g.now()); err != nil {
+		return err
+	}
+	g.log.Info("opt-out", zap.String("phone", num.Masked()), zap.String("country", num.Region), zap.Bool("opted_out", out))
+	return nil
+}
+
+// DeliveryReport counts a provider delivery status.
+func (g *Gateway) DeliveryReport(status string) {
+	g.cfg.Metrics.Delivered.WithLabelValues(status).Inc()
+}

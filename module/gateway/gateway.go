@@ -1,0 +1,230 @@
+// Package gateway is otpgate's engine, free of Caddy: the phone-OTP API
+// (send, verify, resend), sessions (tokens, refresh, logout) and the gate
+// in front of upstream apps. The Caddy adapter in the parent package turns
+// configuration into a Config and calls a Site from its ServeHTTP.
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otpgate/otpgate/module/captcha"
+	"github.com/otpgate/otpgate/module/phone"
+	"github.com/otpgate/otpgate/module/sender"
+	"github.com/otpgate/otpgate/module/session"
+	"github.com/otpgate/otpgate/module/store"
+)
+
+// Config is everything the gateway needs. Zero durations and counts take
+// the documented defaults in New.
+type Config struct {
+	Store  store.Store
+	Sender sender.Sender
+	Tokens *session.Tokens
+
+	// Secret keys the code MACs and the pseudonymous user keys. Every
+	// instance sharing a store must use the same secret (>= 32 bytes).
+	Secret []byte
+
+	Logger  *zap.Logger
+	Metrics *Metrics
+
+	CodeLength     int           // 6
+	CodeTTL        time.Duration // 5m
+	MaxAttempts    int           // 5
+	ResendAfter    time.Duration // 30s; negative disables
+	PhoneLimit     store.Limit   // 3 per 5m
+	IPLimit        store.Limit   // 10 per 10m
+	FailureLockout int           // consecutive failed verifies per phone: 100 (NIST 800-63B)
+	FailureTTL     time.Duration // how long failures are remembered: 24h
+
+	Policy     phone.Policy
+	TestPhones map[string]string // E.164 -> fixed code
+	CreateUser bool
+	Captcha    *captcha.Verifier
+
+	AccessTTL     time.Duration // 1h
+	RefreshTTL    time.Duration // 720h
+	RefreshReuse  time.Duration // 10s; negative: no grace
+	CookieDomain  string
+	AppName       string
+	Issuer        string
+	Audience      string
+	PlivoCallback PlivoCallbacks
+
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Sleep waits for d unless ctx ends first; used to give unknown
+	// phones the timing of real sends. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration)
+}
+
+// PlivoCallbacks serves Plivo's delivery reports and inbound messages.
+type PlivoCallbacks interface {
+	ServeStatus(w http.ResponseWriter, r *http.Request)
+	ServeInbound(w http.ResponseWriter, r *http.Request)
+}
+
+// Gateway is one otpgate instance's engine, shared by all sites.
+type Gateway struct {
+	cfg      Config
+	log      *zap.Logger
+	now      func() time.Time
+	cache    *session.Cache
+	feedOK   atomic.Bool
+	sendEWMA atomic.Int64 // nanoseconds; typical provider latency
+
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// New checks cfg, fills defaults and returns a Gateway. Call Start to
+// follow the revocation feed and Stop when done.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Store == nil || cfg.Sender == nil || cfg.Tokens == nil {
+		return nil, errors.New("gateway: store, sender and tokens are required")
+	}
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("gateway: secret must be at least 32 bytes")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if cfg.CodeLength == 0 {
+		cfg.CodeLength = 6
+	}
+	if cfg.CodeLength < 6 || cfg.CodeLength > 10 {
+		return nil, fmt.Errorf("gateway: code length %d not in 6..10", cfg.CodeLength)
+	}
+	def(&cfg.CodeTTL, 5*time.Minute)
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
+	}
+	def(&cfg.ResendAfter, 30*time.Second)
+	if cfg.ResendAfter < 0 {
+		cfg.ResendAfter = 0
+	}
+	if cfg.PhoneLimit.N == 0 {
+		cfg.PhoneLimit = store.Limit{N: 3, Window: 5 * time.Minute}
+	}
+	if cfg.IPLimit.N == 0 {
+		cfg.IPLimit = store.Limit{N: 10, Window: 10 * time.Minute}
+	}
+	if cfg.FailureLockout == 0 {
+		cfg.FailureLockout = 100
+	}
+	def(&cfg.FailureTTL, 24*time.Hour)
+	def(&cfg.AccessTTL, time.Hour)
+	def(&cfg.RefreshTTL, 720*time.Hour)
+	def(&cfg.RefreshReuse, 10*time.Second)
+	if cfg.RefreshReuse < 0 {
+		cfg.RefreshReuse = 0
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "otpgate"
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = "authenticated"
+	}
+	if cfg.AppName == "" {
+		cfg.AppName = "otpgate"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = func(ctx context.Context, d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, cache: session.NewCache(0)}
+	g.sendEWMA.Store(int64(300 * time.Millisecond))
+	return g, nil
+}
+
+// Start follows the store's revocation feed until Stop. Until the feed
+// is healthy the gate checks every session in the store (and fails closed
+// when the store does not answer).
+func (g *Gateway) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	g.done = make(chan struct{})
+	go func() {
+		defer close(g.done)
+		g.cfg.Store.Subscribe(ctx, g.revocationRetain(), feedHandler{g})
+	}()
+}
+
+// Stop ends the feed and waits for it.
+func (g *Gateway) Stop() {
+	g.stopOnce.Do(func() {
+		if g.cancel != nil {
+			g.cancel()
+			<-g.done
+		}
+	})
+}
+
+// revocationRetain is how long revocations matter: an access token issued
+// before its session was revoked lives at most AccessTTL (+ skew).
+func (g *Gateway) revocationRetain() time.Duration {
+	return g.cfg.AccessTTL + time.Minute
+}
+
+type feedHandler struct{ g *Gateway }
+
+func (f feedHandler) Revoked(ids []string) {
+	f.g.cache.Revoke(ids, f.g.now().Add(f.g.revocationRetain()))
+}
+
+func (f feedHandler) Healthy(ok bool) {
+	if f.g.feedOK.Swap(ok) != ok {
+		f.g.log.Info("revocation feed", zap.Bool("healthy", ok))
+		f.g.cfg.Metrics.feedHealthy(ok)
+	}
+}
+
+// userKey is the pseudonymous key of a phone: stable under one secret,
+// and reveals nothing about the number without it.
+func (g *Gateway) userKey(e164 string) store.UserKey {
+	m := hmac.New(sha256.New, g.cfg.Secret)
+	m.Write([]byte("otpgate user\x00"))
+	m.Write([]byte(e164))
+	return store.UserKey(base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16]))
+}
+
+// codeMAC binds a code to its challenge and phone.
+func (g *Gateway) codeMAC(challengeID, e164, code string) []byte {
+	m := hmac.New(sha256.New, g.cfg.Secret)
+	m.Write([]byte("otpgate code\x00"))
+	m.Write([]byte(challengeID))
+	m.Write([]byte{0})
+	m.Write([]byte(e164))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}

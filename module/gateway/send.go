@@ -1,0 +1,344 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/otpgate/otpgate/module/apierr"
+	"github.com/otpgate/otpgate/module/phone"
+	"github.com/otpgate/otpgate/module/sender"
+	"github.com/otpgate/otpgate/module/store"
+)
+
+// maxMetadata bounds user metadata sent with a code request.
+const maxMetadata = 4 << 10
+
+// sendRequest is the body of POST /otp and POST /resend. The extra
+// Supabase fields (code_challenge...) are accepted for auth-js
+// compatibility and ignored: phone OTP has no PKCE step.
+type sendRequest struct {
+	Phone               string          `json:"phone"`
+	CreateUser          *bool           `json:"create_user"`
+	Data                json.RawMessage `json:"data"`
+	Channel             string          `json:"channel"`
+	Type                string          `json:"type"` // resend only
+	CaptchaToken        string          `json:"captcha_token"`
+	GotrueMetaSecurity  *metaSecurity   `json:"gotrue_meta_security"`
+	CodeChallenge       string          `json:"code_challenge"`
+	CodeChallengeMethod string          `json:"code_challenge_method"`
+}
+
+type metaSecurity struct {
+	CaptchaToken string `json:"captcha_token"`
+}
+
+type sendResponse struct {
+	MessageID   string `json:"message_id"`
+	MaskedPhone string `json:"masked_phone"`
+	Channel     string `json:"channel"`
+	ExpiresIn   int64  `json:"expires_in"`
+	ResendAfter int64  `json:"resend_after"`
+}
+
+func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request, clientIP string, resend bool) error {
+	var req sendRequest
+	if err := decodeBody(r, &req); err != nil {
+		g.cfg.Metrics.refusal("bad_request")
+		return err
+	}
+	res, err := g.Send(r.Context(), req, clientIP, resend)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// Send runs one send or resend: validation first (nothing is counted for
+// a bad request), then captcha, the client's IP limit, the phone's
+// checks in one store call, and finally the provider.
+func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, resend bool) (sendResponse, error) {
+	start := g.now()
+	op := "send"
+	if resend {
+		op = "resend"
+	}
+	num, channel, meta, createUser, err := g.validateSend(req, resend)
+	if err != nil {
+		g.cfg.Metrics.refusal(apierr.As(err).Code)
+		g.logSend(op, num, clientIP, apierr.As(err).Code, "", channel)
+		return sendResponse{}, err
+	}
+	if g.cfg.Captcha != nil {
+		token := req.CaptchaToken
+		if token == "" && req.GotrueMetaSecurity != nil {
+			token = req.GotrueMetaSecurity.CaptchaToken
+		}
+		if err := g.cfg.Captcha.Verify(ctx, token, clientIP); err != nil {
+			g.cfg.Metrics.refusal(apierr.CaptchaFailed)
+			g.logSend(op, num, clientIP, apierr.CaptchaFailed, "", channel)
+			return sendResponse{}, apierr.Wrap(http.StatusBadRequest, apierr.CaptchaFailed, "Captcha verification failed.", err)
+		}
+	}
+	dec, err := g.cfg.Store.Hit(ctx, "ip:"+clientIP, g.cfg.IPLimit.N, g.cfg.IPLimit.Window, start)
+	if err != nil {
+		return sendResponse{}, storeError(err)
+	}
+	if !dec.Allowed {
+		g.cfg.Metrics.refusal(apierr.OverRequestLimit)
+		g.logSend(op, num, clientIP, apierr.OverRequestLimit, "", channel)
+		return sendResponse{}, &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverRequestLimit,
+			Msg: "Too many code requests from this network. Try again later.", RetryAfter: dec.RetryAfter}
+	}
+
+	testCode, isTest := g.cfg.TestPhones[num.E164]
+	code := testCode
+	if !isTest {
+		if code, err = newCode(g.cfg.CodeLength); err != nil {
+			return sendResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not create a code.", err)
+		}
+	}
+	challengeID := uuid.NewString()
+	uk := g.userKey(num.E164)
+	keep := g.cfg.CodeTTL + time.Hour
+	begin, err := g.cfg.Store.BeginSend(ctx, store.SendRequest{
+		User: uk,
+		Now:  start,
+		Challenge: store.Challenge{
+			ID:         challengeID,
+			CodeMAC:    g.codeMAC(challengeID, num.E164, code),
+			Phone:      num.E164,
+			Channel:    channel,
+			CreateUser: createUser,
+			Metadata:   meta,
+			SentAt:     start,
+			ExpiresAt:  start.Add(g.cfg.CodeTTL),
+		},
+		Keep:        keep,
+		PhoneLimit:  g.cfg.PhoneLimit,
+		Cooldown:    g.cfg.ResendAfter,
+		RequireUser: !createUser,
+		Resend:      resend,
+	})
+	if err != nil {
+		return sendResponse{}, storeError(err)
+	}
+	switch begin.Status {
+	case store.SendOptedOut:
+		g.cfg.Metrics.refusal(apierr.PhoneOptedOut)
+		g.logSend(op, num, clientIP, apierr.PhoneOptedOut, "", channel)
+		return sendResponse{}, apierr.New(http.StatusForbidden, apierr.PhoneOptedOut,
+			"This number has opted out of messages (it sent STOP). Text START to the sender to receive codes again.")
+	case store.SendCooldown, store.SendPhoneLimited:
+		g.cfg.Metrics.refusal(apierr.OverSMSSendLimit)
+		g.logSend(op, num, clientIP, apierr.OverSMSSendLimit+"_"+begin.Status.String(), "", channel)
+		msg := fmt.Sprintf("For security purposes, you can request a new code after %d seconds.", ceilSeconds(begin.RetryAfter))
+		if begin.Status == store.SendPhoneLimited {
+			msg = fmt.Sprintf("Too many codes were sent to this number. Try again in %d seconds.", ceilSeconds(begin.RetryAfter))
+		}
+		return sendResponse{}, &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverSMSSendLimit, Msg: msg, RetryAfter: begin.RetryAfter}
+	case store.SendUnknownUser, store.SendNoChallenge:
+		// Answer exactly like a real send, after a typical provider
+		// delay, so that whether a phone has an account stays unknown.
+		g.cfg.Sleep(ctx, g.typicalSendLatency())
+		g.cfg.Metrics.send(channel, num.Region, "suppressed")
+		g.logSend(op, num, clientIP, "suppressed_"+begin.Status.String(), "", channel)
+		return g.sendResponse(uuid.NewString(), num, channel), nil
+	}
+	if begin.Challenge.Channel != "" {
+		channel = begin.Challenge.Channel
+	}
+	if isTest {
+		g.logSend(op, num, clientIP, "test_phone", "", channel)
+		return g.sendResponse(uuid.NewString(), num, channel), nil
+	}
+	if !g.cfg.Sender.Supports(channel) {
+		_ = g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID)
+		return sendResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured.")
+	}
+	sent := g.now()
+	out, err := g.cfg.Sender.Send(ctx, sender.Message{To: num.E164, Channel: channel, Code: code, App: g.cfg.AppName, TTL: g.cfg.CodeTTL})
+	latency := g.now().Sub(sent)
+	g.cfg.Metrics.providerLatency(channel, latency, err)
+	if err != nil {
+		// The code never left: forget it and give the quota back, so a
+		// provider outage does not lock people out for the cooldown.
+		if aerr := g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID); aerr != nil {
+			g.log.Warn("abort send", zap.Error(aerr))
+		}
+		e := providerError(err)
+		g.cfg.Metrics.send(channel, num.Region, e.Code)
+		g.cfg.Metrics.refusal(e.Code)
+		g.logSend(op, num, clientIP, e.Code, "", channel, zap.NamedError("provider_error", err))
+		return sendResponse{}, e
+	}
+	g.observeSendLatency(latency)
+	g.cfg.Metrics.send(channel, num.Region, "sent")
+	g.logSend(op, num, clientIP, "sent", out.MessageID, channel)
+	return g.sendResponse(out.MessageID, num, channel), nil
+}
+
+func (g *Gateway) sendResponse(id string, num phone.Number, channel string) sendResponse {
+	return sendResponse{
+		MessageID:   id,
+		MaskedPhone: num.Masked(),
+		Channel:     channel,
+		ExpiresIn:   int64(g.cfg.CodeTTL / time.Second),
+		ResendAfter: int64(g.cfg.ResendAfter / time.Second),
+	}
+}
+
+// validateSend checks everything that needs no state. A request that
+// fails here touches no limit and reaches no provider.
+func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, channel string, meta []byte, createUser bool, err error) {
+	if resend {
+		switch req.Type {
+		case "", "sms", "whatsapp", "phone_change":
+		default:
+			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms" or "whatsapp".`)
+		}
+		if req.Channel == "" && (req.Type == "sms" || req.Type == "whatsapp") && req.Type != "sms" {
+			req.Channel = req.Type
+		}
+	}
+	if strings.TrimSpace(req.Phone) == "" {
+		return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "phone is required.")
+	}
+	num, err = phone.Parse(req.Phone)
+	if err != nil {
+		return num, "", nil, false, phoneError(err)
+	}
+	if err := g.cfg.Policy.Allow(num); err != nil {
+		return num, "", nil, false, phoneError(err)
+	}
+	channel = req.Channel
+	switch channel {
+	case "":
+		if !resend {
+			channel = sender.SMS
+		}
+	case sender.SMS, sender.WhatsApp:
+	default:
+		return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `channel must be "sms" or "whatsapp".`)
+	}
+	if channel != "" && !g.cfg.Sender.Supports(channel) {
+		return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured on this server.")
+	}
+	if len(req.Data) > 0 && string(req.Data) != "null" {
+		if len(req.Data) > maxMetadata {
+			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "data must be at most 4 KiB.")
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(req.Data, &obj) != nil {
+			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "data must be a JSON object.")
+		}
+		if len(obj) > 0 {
+			meta = req.Data
+		}
+	}
+	createUser = g.cfg.CreateUser
+	if req.CreateUser != nil {
+		createUser = *req.CreateUser
+	}
+	return num, channel, meta, createUser, nil
+}
+
+func phoneError(err error) error {
+	if errors.Is(err, phone.ErrNotAllowed) {
+		return apierr.Wrap(http.StatusForbidden, apierr.PhoneNotAllowed, "Codes cannot be sent to this number.", err)
+	}
+	return apierr.Wrap(http.StatusBadRequest, apierr.ValidationFailed,
+		"phone must be a valid number in E.164 format, country code first, e.g. +14155550100.", err)
+}
+
+func providerError(err error) *apierr.Error {
+	switch {
+	case errors.Is(err, sender.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return apierr.Wrap(http.StatusGatewayTimeout, apierr.ProviderTimeout, "The SMS provider did not answer in time. Try again in a moment.", err)
+	case errors.Is(err, sender.ErrChannel):
+		return apierr.Wrap(http.StatusBadRequest, apierr.ValidationFailed, "This channel is not configured on this server.", err)
+	}
+	return apierr.Wrap(http.StatusBadGateway, apierr.SMSSendFailed, "The code could not be sent. Try again in a moment.", err)
+}
+
+func storeError(err error) error {
+	return apierr.Wrap(http.StatusServiceUnavailable, apierr.StoreUnavailable, "The service is temporarily unavailable. Try again in a moment.", err)
+}
+
+// newCode draws length uniform decimal digits from crypto/rand;
+// rand.Int rejects out-of-range samples, so there is no modulo bias.
+func newCode(length int) (string, error) {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(length)), nil)
+	n, err := rand.Int(rand.Reader, limit)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%0*s", length, n.String()), nil
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// typicalSendLatency is a moving average of real provider calls, with
+// jitter so that the suppressed path has the same spread.
+func (g *Gateway) typicalSendLatency() time.Duration {
+	base := time.Duration(g.sendEWMA.Load())
+	j, err := rand.Int(rand.Reader, big.NewInt(int64(base/5)+1))
+	if err != nil {
+		return base
+	}
+	return base - base/10 + time.Duration(j.Int64())
+}
+
+func (g *Gateway) observeSendLatency(d time.Duration) {
+	if d <= 0 || d > time.Minute {
+		return
+	}
+	old := g.sendEWMA.Load()
+	g.sendEWMA.Store(old + (int64(d)-old)/8)
+}
+
+func (g *Gateway) logSend(op string, num phone.Number, clientIP, outcome, messageID, channel string, extra ...zap.Field) {
+	fields := append([]zap.Field{
+		zap.String("phone", maskedOrEmpty(num)),
+		zap.String("country", num.Region),
+		zap.String("client_ip", clientIP),
+		zap.String("channel", channel),
+		zap.String("outcome", outcome),
+	}, extra...)
+	if messageID != "" {
+		fields = append(fields, zap.String("message_id", messageID))
+	}
+	g.log.Info(op, fields...)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"code":500,"error_code":"unexpected_failure","msg":"Unexpected failure."}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func maskedOrEmpty(num phone.Number) string {
+	if num.E164 == "" {
+		return ""
+	}
+	return num.Masked()
+}

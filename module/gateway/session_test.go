@@ -1,0 +1,269 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/module/session"
+	"github.com/otpgate/otpgate/module/store"
+)
+
+func bearer(r resp) []string {
+	return []string{"Authorization", "Bearer " + r.body["access_token"].(string)}
+}
+
+func TestRefresh_RotatesAndReuseAfterGraceRevokesSession(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		r0 := s.body["refresh_token"].(string)
+		r1 := e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r0+`"}`)
+		if r1.status != 200 || r1.body["refresh_token"] == r0 {
+			t.Fatalf("rotate: %d %s", r1.status, r1.raw)
+		}
+		// a second tab within the grace interval still gets a session
+		e.clock.Advance(5 * time.Second)
+		r2 := e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r0+`"}`)
+		if r2.status != 200 {
+			t.Fatalf("reuse within grace: %d %s", r2.status, r2.raw)
+		}
+		// past the interval the reuse is theft: the whole session ends
+		e.clock.Advance(10 * time.Second)
+		wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r0+`"}`), 401, "refresh_token_already_used")
+		wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r1.body["refresh_token"].(string)+`"}`), 401, "session_not_found")
+		if r := e.do("GET", "/app", "", bearer(r1)...); r.status != 401 {
+			t.Fatalf("gate let a revoked session through: %d", r.status)
+		}
+	})
+}
+
+func TestRefresh_ZeroReuseInterval_AnyReuseRevokes(t *testing.T) {
+	e := newEnv(t, openMemory(t), func(c *Config) { c.RefreshReuse = -1 })
+	s := e.login(alice)
+	r0 := s.body["refresh_token"].(string)
+	e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r0+`"}`)
+	wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r0+`"}`), 401, "refresh_token_already_used")
+}
+
+func TestRefresh_GarbageAndWrongGrant(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"garbage"}`), 401, "session_not_found")
+	if r := e.do("POST", "/auth/v1/token?grant_type=password", `{"refresh_token":"x"}`); r.status != 400 {
+		t.Fatalf("%d", r.status)
+	}
+}
+
+func TestUser_ReturnsTheBearersUser(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		r := e.do("GET", "/auth/v1/user", "", bearer(s)...)
+		if r.status != 200 || r.body["phone"] != alice || r.body["id"] != s.body["user"].(map[string]any)["id"] {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		wantError(t, e.do("GET", "/auth/v1/user", ""), 401, "no_authorization")
+		wantError(t, e.do("GET", "/auth/v1/user", "", "Authorization", "Bearer x.y.z"), 401, "bad_jwt")
+	})
+}
+
+func TestLogout_Local_RevokesAtOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+			t.Fatalf("before logout: %d", r.status)
+		}
+		if r := e.do("POST", "/auth/v1/logout", "", bearer(s)...); r.status != 204 {
+			t.Fatalf("logout %d %s", r.status, r.raw)
+		}
+		if r := e.do("GET", "/app", "", bearer(s)...); r.status != 401 {
+			t.Fatalf("after logout: %d", r.status)
+		}
+		wantError(t, e.do("GET", "/auth/v1/user", "", bearer(s)...), 401, "session_not_found")
+	})
+}
+
+func TestLogout_GlobalAndOthers(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t), func(c *Config) { c.ResendAfter = -1 })
+		a := e.login(alice)
+		b := e.login(alice)
+		c := e.login(alice)
+		if r := e.do("POST", "/auth/v1/logout?scope=others", "", bearer(a)...); r.status != 204 {
+			t.Fatalf("%d", r.status)
+		}
+		if e.do("GET", "/app", "", bearer(a)...).status != 200 || e.do("GET", "/app", "", bearer(b)...).status != 401 {
+			t.Fatal("scope=others")
+		}
+		if r := e.do("POST", "/auth/v1/logout?scope=global", "", bearer(a)...); r.status != 204 {
+			t.Fatalf("%d", r.status)
+		}
+		if e.do("GET", "/app", "", bearer(a)...).status != 401 || e.do("GET", "/app", "", bearer(c)...).status != 401 {
+			t.Fatal("scope=global")
+		}
+	})
+}
+
+func TestJWKS_PublishesTheSigningKey(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	r := e.do("GET", "/auth/v1/.well-known/jwks.json", "")
+	ks, _ := r.body["keys"].([]any)
+	if r.status != 200 || len(ks) != 1 || ks[0].(map[string]any)["kid"] != sharedKey.Kid || ks[0].(map[string]any)["alg"] != "ES256" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+}
+
+func TestGate_NoSession_BrowserRedirectedAPIGets401(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	c := noRedirect()
+	r := doWith(t, c, "GET", e.srv.URL+"/reports?q=1", "", "Accept", "text/html,application/xhtml+xml")
+	if r.status != 302 {
+		t.Fatalf("browser: %d", r.status)
+	}
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if loc.Path != "/auth/login" || loc.Query().Get("return_to") != "/reports?q=1" {
+		t.Fatalf("Location %q", r.header.Get("Location"))
+	}
+	r = e.do("GET", "/reports", "", "Accept", "application/json")
+	wantError(t, r, 401, "no_authorization")
+	if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+	}
+	r = e.do("POST", "/reports", "{}", "Accept", "text/html")
+	if r.status != 401 {
+		t.Fatalf("POST from a browser: %d", r.status)
+	}
+	r = doWith(t, c, "GET", e.srv.URL+"/reports", "", "Accept", "text/html", "X-Requested-With", "XMLHttpRequest")
+	if r.status != 401 {
+		t.Fatalf("XHR: %d", r.status)
+	}
+}
+
+func TestGate_ReturnToIsAlwaysSameOrigin(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	c := noRedirect()
+	for _, p := range []string{"//evil.example/x", "/%2F%2Fevil.example", "/\\evil.example"} {
+		r := doWith(t, c, "GET", e.srv.URL+p, "", "Accept", "text/html")
+		if r.status != 302 {
+			continue
+		}
+		loc, _ := url.Parse(r.header.Get("Location"))
+		rt := loc.Query().Get("return_to")
+		if !strings.HasPrefix(rt, "/") || strings.HasPrefix(rt, "//") || strings.HasPrefix(rt, "/\\") {
+			t.Errorf("%s: return_to %q", p, rt)
+		}
+	}
+	page := e.do("GET", "/auth/login?return_to=https://evil.example/", "")
+	if page.status != 200 || strings.Contains(page.raw, "evil.example") {
+		t.Fatalf("login page kept an off-site return_to")
+	}
+}
+
+func TestGate_ValidSession_PassesAndOwnsIdentityHeaders(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		uid := s.body["user"].(map[string]any)["id"].(string)
+		r := e.do("GET", "/app", "", append(bearer(s),
+			"X-Auth-User-Id", "attacker", "X_Auth_Phone", "+19999999999", "x-auth-session-id", "forged", "X-AUTH-PHONE", "+18888888888")...)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if got := r.body["user_id"].([]any); len(got) != 1 || got[0] != uid {
+			t.Fatalf("user id header %v", got)
+		}
+		if got := r.body["phone"].([]any); len(got) != 1 || got[0] != alice {
+			t.Fatalf("phone header %v", got)
+		}
+		if strings.Contains(r.raw, "attacker") || strings.Contains(r.raw, "+1999") || strings.Contains(r.raw, "forged") || strings.Contains(r.raw, "+1888") {
+			t.Fatalf("a spoofed identity header reached the upstream: %s", r.raw)
+		}
+		// cookies work as well as bearer tokens
+		c := noRedirect()
+		u, _ := url.Parse(e.srv.URL)
+		for _, ck := range s.cookie {
+			c.Jar.SetCookies(u, []*http.Cookie{{Name: ck.Name, Value: ck.Value}})
+		}
+		if r := doWith(t, c, "GET", e.srv.URL+"/app", "", "Accept", "text/html"); r.status != 200 {
+			t.Fatalf("cookie session: %d", r.status)
+		}
+	})
+}
+
+func TestGate_PublicPathsAndSpoofedHeadersStrippedThere(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	r := e.do("GET", "/healthz", "", "X-Auth-User-Id", "attacker")
+	if r.status != 200 || strings.Contains(r.raw, "attacker") {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if r := e.do("GET", "/assets/app.css", ""); r.status != 200 {
+		t.Fatalf("prefix public: %d", r.status)
+	}
+	if r := e.do("GET", "/assets/../admin", ""); r.status != 401 {
+		t.Fatalf("traversal out of a public prefix: %d", r.status)
+	}
+}
+
+func TestGate_Off_ServesAuthRoutesOnly(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	e.site.Gate = false
+	if r := e.do("GET", "/app", "", "X-Auth-User-Id", "attacker"); r.status != 200 || strings.Contains(r.raw, "attacker") {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+}
+
+func TestGate_ExpiredAccessCookieWithRefreshCookie_RefreshedInPlace(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		e.clock.Advance(2 * time.Hour)
+		c := noRedirect()
+		u, _ := url.Parse(e.srv.URL)
+		for _, ck := range s.cookie {
+			c.Jar.SetCookies(u, []*http.Cookie{{Name: ck.Name, Value: ck.Value}})
+		}
+		r := doWith(t, c, "GET", e.srv.URL+"/app", "", "Accept", "text/html")
+		if r.status != 200 {
+			t.Fatalf("expired access + refresh cookie: %d %s", r.status, r.raw)
+		}
+		var fresh string
+		for _, ck := range r.cookie {
+			if ck.Name == "__Host-otpgate-access" {
+				fresh = ck.Value
+			}
+		}
+		if fresh == "" || fresh == s.body["access_token"] {
+			t.Fatal("no new access cookie on the response")
+		}
+		// a bearer token that expired is not refreshed (no cookie to use)
+		if r := e.do("GET", "/app", "", bearer(s)...); r.status != 401 {
+			t.Fatalf("expired bearer: %d", r.status)
+		}
+	})
+}
+
+func TestGate_ForgedTokens_Refused(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	s := e.login(alice)
+	tok := s.body["access_token"].(string)
+	parts := strings.Split(tok, ".")
+	other, _ := session.GenerateKey("ES256")
+	foreign, _ := session.NewTokens(session.KeyRing{Current: other}, "otpgate", "authenticated").Sign(session.Claims{
+		Issuer: "otpgate", Audience: "authenticated", Subject: "x", Phone: alice, SessionID: "s",
+		IssuedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour), Role: "authenticated",
+	})
+	forged := map[string]string{
+		"garbage":        "garbage",
+		"alg none":       "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + ".",
+		"changed claims": parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2],
+		"another key":    foreign,
+	}
+	for name, f := range forged {
+		if r := e.do("GET", "/app", "", "Authorization", "Bearer "+f); r.status != 401 {
+			t.Errorf("%s: %d", name, r.status)
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otpgate/otpgate/module/apierr"
+	"github.com/otpgate/otpgate/module/session"
+	"github.com/otpgate/otpgate/module/store"
+)
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) error {
+	if gt := r.URL.Query().Get("grant_type"); gt != "refresh_token" {
+		return apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `grant_type must be "refresh_token".`)
+	}
+	var req refreshRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	out, err := g.Refresh(r.Context(), req.RefreshToken)
+	if err != nil {
+		return err
+	}
+	g.setSessionCookies(w, out.AccessToken, out.RefreshToken)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// Refresh rotates a refresh token. A token reused after the grace
+// interval revokes its whole session (it was likely stolen).
+func (g *Gateway) Refresh(ctx context.Context, token string) (tokenResponse, error) {
+	uk, hash, ok := session.ParseRefreshToken(token)
+	if !ok {
+		return tokenResponse{}, errSession()
+	}
+	now := g.now()
+	next, nextHash, err := session.NewRefreshToken(uk)
+	if err != nil {
+		return tokenResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not rotate the session.", err)
+	}
+	res, err := g.cfg.Store.Rotate(ctx, store.RotateRequest{
+		User: store.UserKey(uk), OldHash: hash, NewHash: nextHash, Now: now, ReuseInterval: g.cfg.RefreshReuse,
+	})
+	if err != nil {
+		return tokenResponse{}, storeError(err)
+	}
+	switch res.Status {
+	case store.RotateReused:
+		g.cache.Revoke([]string{res.Session.ID}, now.Add(g.revocationRetain()))
+		if err := g.cfg.Store.Announce(context.WithoutCancel(ctx), []string{res.Session.ID}, now); err != nil {
+			g.log.Warn("announce revocation", zap.Error(err))
+		}
+		g.cfg.Metrics.refusal(apierr.RefreshTokenUsed)
+		g.log.Warn("refresh token reused: session revoked", zap.String("session_id", res.Session.ID))
+		return tokenResponse{}, apierr.New(http.StatusUnauthorized, apierr.RefreshTokenUsed, "Refresh token has already been used; the session was signed out.")
+	case store.RotateOK:
+		return g.issue(res.User, res.Session, next, now)
+	}
+	return tokenResponse{}, errSession()
+}
+
+func errSession() *apierr.Error {
+	return apierr.New(http.StatusUnauthorized, apierr.SessionNotFound, "Session not found or expired. Sign in again.")
+}
+
+func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	scope := store.RevokeOne
+	switch r.URL.Query().Get("scope") {
+	case "", "local":
+	case "global":
+		scope = store.RevokeAll
+	case "others":
+		scope = store.RevokeOthers
+	default:
+		return apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `scope must be "local", "global" or "others".`)
+	}
+	claims, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	now := g.now()
+	ids, err := g.cfg.Store.Revoke(r.Context(), g.userKey(claims.Phone), scope, claims.SessionID, now)
+	if err != nil {
+		return storeError(err)
+	}
+	g.cache.Revoke(ids, now.Add(g.revocationRetain()))
+	if scope != store.RevokeOthers {
+		g.clearSessionCookies(w)
+	}
+	g.log.Info("logout", zap.String("scope", r.URL.Query().Get("scope")), zap.Int("sessions", len(ids)))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (g *Gateway) serveUser(w http.ResponseWriter, r *http.Request) error {
+	claims, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	u, ok, err := g.cfg.Store.User(r.Context(), g.userKey(claims.Phone))
+	if err != nil {
+		return storeError(err)
+	}
+	if !ok || u.ID != claims.Subject {
+		return apierr.New(http.StatusNotFound, "user_not_found", "User not found.")
+	}
+	writeJSON(w, http.StatusOK, g.userJSON(u))
+	return nil
+}
+
+// authenticate checks the request's access token and that its session is
+// live in the store (API routes can afford the round trip; the gate uses
+// the feed instead).
+func (g *Gateway) authenticate(r *http.Request) (session.Claims, error) {
+	tok := bearerToken(r)
+	if tok == "" {
+		if c, err := r.Cookie(g.accessCookieName()); err == nil {
+			tok = c.Value
+		}
+	}
+	if tok == "" {
+		return session.Claims{}, apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "This endpoint requires a bearer token.")
+	}
+	now := g.now()
+	claims, err := g.cfg.Tokens.Verify(tok, now)
+	if err != nil {
+		return session.Claims{}, apierr.Wrap(http.StatusUnauthorized, apierr.BadJWT, "Invalid or expired access token.", err)
+	}
+	s, ok, err := g.cfg.Store.Session(r.Context(), g.userKey(claims.Phone), claims.SessionID)
+	if err != nil {
+		return session.Claims{}, storeError(err)
+	}
+	if !ok || !s.Active(now) {
+		return session.Claims{}, errSession()
+	}
+	return claims, nil
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (g *Gateway) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=600")
+	_, _ = w.Write(g.cfg.Tokens.JWKS())
+}
+
+func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := g.cfg.Store.Ping(ctx); err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "revocation_feed": g.feedOK.Load()})
+	return nil
+}
+
+// Cookie names: the __Host- prefix pins a cookie to this host, path / and
+// Secure, so a sibling subdomain cannot plant or read it.
+func (g *Gateway) accessCookieName() string {
+	if g.cfg.CookieDomain != "" {
+		return "otpgate-access"
+	}
+	return "__Host-otpgate-access"
+}
+
+func (g *Gateway) refreshCookieName() string {
+	if g.cfg.CookieDomain != "" {
+		return "otpgate-refresh"
+	}
+	return "__Host-otpgate-refresh"
+}
+
+func (g *Gateway) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		Domain:   g.cfg.CookieDomain,
+		MaxAge:   maxAge,
+		Secure:   true,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// setSessionCookies: both cookies live as long as the refresh token so the
+// gate can refresh an expired access token in place.
+func (g *Gateway) setSessionCookies(w http.ResponseWriter, access, refresh string) {
+	age := int(g.cfg.RefreshTTL / time.Second)
+	http.SetCookie(w, g.cookie(g.accessCookieName(), access, age))
+	http.SetCookie(w, g.cookie(g.refreshCookieName(), refresh, age))
+}
+
+func (g *Gateway) clearSessionCookies(w http.ResponseWriter) {
+	http.SetCookie(w, g.cookie(g.accessCookieName(), "", -1))
+	http.SetCookie(w, g.cookie(g.refreshCookieName(), "", -1))
+}

@@ -1,0 +1,262 @@
+// Package loginpage renders otpgate's self-contained login page: a phone
+// step, a one-time-code step and a redirect to the page the visitor first
+// asked for. It knows nothing of Caddy; the adapter mounts a *Page at
+// login_path.
+//
+// The page is one html/template with inline CSS and JavaScript, allowed by a
+// per-response CSP nonce. It talks only to the API under APIPrefix on its own
+// origin, with fetch and JSON, and never touches a token: the server sets the
+// session cookies on a successful verify and the page navigates away.
+//
+// # Template variables
+//
+// The default page, and a whole-page override given as Options.TemplateFile,
+// are executed with a TemplateData value:
+//
+//	.AppName         name of the application ("" when not configured)
+//	.AccentColor     accent colour, a validated hex colour such as #4f46e5
+//	.AccentTextColor #ffffff or #111827, whichever reads better on .AccentColor
+//	.APIPrefix       path of the auth API, e.g. /auth/v1 (no trailing slash)
+//	.LoginPath       path of this page, e.g. /auth/login
+//	.ReturnTo        where to go after sign-in, already passed through SafeReturnTo
+//	.Nonce           CSP nonce of this response; put it on every <script> and <style>
+//	.CodeLength      number of digits of a code (6..10)
+//
+// An override can reuse parts of the default page with
+// {{template "otpgate.style" .}}, {{template "otpgate.body" .}} and
+// {{template "otpgate.script" .}}. The script expects the element IDs that
+// the body defines; TEMPLATE.md lists them.
+package loginpage
+
+import (
+	"bytes"
+	"crypto/rand"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+//go:embed page.html.tmpl
+var defaultTemplate string
+
+// Defaults of Options.
+const (
+	DefaultAccentColor = "#4f46e5"
+	DefaultAPIPrefix   = "/auth/v1"
+	DefaultLoginPath   = "/auth/login"
+	DefaultCodeLength  = 6
+)
+
+// ReturnToParam is the query parameter that carries the page to return to.
+const ReturnToParam = "return_to"
+
+// Options configures a Page. Zero values take the defaults above.
+type Options struct {
+	// AppName is shown in the title and heading ("Sign in to AppName").
+	AppName string
+	// AccentColor is a hex colour (#rgb or #rrggbb) for buttons, links and
+	// focus rings.
+	AccentColor string
+	// APIPrefix is the path under which the auth API is served.
+	APIPrefix string
+	// LoginPath is the path at which this page is served.
+	LoginPath string
+	// CodeLength is the number of digits of a code, 6 to 10, as the otp
+	// length of the app.
+	CodeLength int
+	// TemplateFile optionally replaces the whole page with an html/template
+	// file. It is parsed and test-executed by New, so a broken file fails at
+	// load and not at the first visitor.
+	TemplateFile string
+}
+
+// TemplateData is what the page template is executed with. See the package
+// documentation for the meaning of each field.
+type TemplateData struct {
+	AppName         string
+	AccentColor     string
+	AccentTextColor string
+	APIPrefix       string
+	LoginPath       string
+	ReturnTo        string
+	Nonce           string
+	CodeLength      int
+}
+
+// Page is the login page. It is safe for concurrent use.
+type Page struct {
+	tmpl *template.Template
+	name string // template to execute
+	base TemplateData
+}
+
+// funcs are the template functions beyond html/template's own.
+var funcs = template.FuncMap{
+	"inc": func(i int) int { return i + 1 },
+}
+
+var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// New validates the options, parses the page template (the override file
+// when given) and returns the page.
+func New(o Options) (*Page, error) {
+	if o.AccentColor == "" {
+		o.AccentColor = DefaultAccentColor
+	}
+	if !hexColor.MatchString(o.AccentColor) {
+		return nil, fmt.Errorf("login page: accent colour %q: want a hex colour such as #4f46e5", o.AccentColor)
+	}
+	var err error
+	if o.APIPrefix, err = cleanPath("api prefix", o.APIPrefix, DefaultAPIPrefix); err != nil {
+		return nil, err
+	}
+	if o.LoginPath, err = cleanPath("login path", o.LoginPath, DefaultLoginPath); err != nil {
+		return nil, err
+	}
+	if o.CodeLength == 0 {
+		o.CodeLength = DefaultCodeLength
+	}
+	if o.CodeLength < 6 || o.CodeLength > 10 {
+		return nil, fmt.Errorf("login page: code length %d: want 6 to 10", o.CodeLength)
+	}
+
+	tmpl, err := template.New("otpgate.page").Funcs(funcs).Parse(defaultTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("login page: default template: %w", err)
+	}
+	p := &Page{
+		tmpl: tmpl,
+		name: "otpgate.page",
+		base: TemplateData{
+			AppName:         o.AppName,
+			AccentColor:     strings.ToLower(o.AccentColor),
+			AccentTextColor: textColorOn(o.AccentColor),
+			APIPrefix:       o.APIPrefix,
+			LoginPath:       o.LoginPath,
+			CodeLength:      o.CodeLength,
+		},
+	}
+	if o.TemplateFile != "" {
+		src, err := os.ReadFile(o.TemplateFile)
+		if err != nil {
+			return nil, fmt.Errorf("login page: template file: %w", err)
+		}
+		override, err := tmpl.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("login page: template file %s: %w", o.TemplateFile, err)
+		}
+		if _, err := override.New("otpgate.override").Parse(string(src)); err != nil {
+			return nil, fmt.Errorf("login page: template file %s: %w", o.TemplateFile, err)
+		}
+		p.tmpl, p.name = override, "otpgate.override"
+	}
+	// Execute once so that a reference to an unknown field or template
+	// fails now, with the file name, rather than on a visitor's request.
+	probe := p.base
+	probe.ReturnTo, probe.Nonce = "/", "probe"
+	if err := p.tmpl.ExecuteTemplate(io.Discard, p.name, probe); err != nil {
+		return nil, fmt.Errorf("login page: template %s: %w", o.TemplateFile, err)
+	}
+	return p, nil
+}
+
+// cleanPath validates an absolute path option and drops a trailing slash.
+func cleanPath(what, p, def string) (string, error) {
+	if p == "" {
+		return def, nil
+	}
+	if !strings.HasPrefix(p, "/") || SafeReturnTo(p) != p {
+		return "", fmt.Errorf("login page: %s %q: want an absolute path such as %s", what, p, def)
+	}
+	if strings.ContainsAny(p, "?#") {
+		return "", fmt.Errorf("login page: %s %q: no query or fragment allowed", what, p)
+	}
+	if len(p) > 1 {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return p, nil
+}
+
+// textColorOn picks white or near-black text for a background colour, by
+// the WCAG contrast ratio.
+func textColorOn(hex string) string {
+	h := hex[1:]
+	if len(h) == 3 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	var lum float64
+	for i, weight := range []float64{0.2126, 0.7152, 0.0722} {
+		v, _ := strconv.ParseUint(h[2*i:2*i+2], 16, 8)
+		c := float64(v) / 255
+		if c <= 0.04045 {
+			c /= 12.92
+		} else {
+			c = math.Pow((c+0.055)/1.055, 2.4)
+		}
+		lum += weight * c
+	}
+	// Contrast with white (L=1) against contrast with #111827 (L≈0.0135).
+	if (1.05)/(lum+0.05) >= (lum+0.05)/(0.0135+0.05) {
+		return "#ffffff"
+	}
+	return "#111827"
+}
+
+// ServeHTTP serves the page for GET and HEAD, taking the return_to query
+// parameter through SafeReturnTo. Other methods get 405.
+func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.Render(w, r, r.URL.Query().Get(ReturnToParam))
+}
+
+// Render writes the page for returnTo, which it sanitises with SafeReturnTo,
+// with the security headers and a fresh CSP nonce. Methods other than GET
+// and HEAD get 405.
+func (p *Page) Render(w http.ResponseWriter, r *http.Request, returnTo string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	// rand.Text is 26 base32 characters (130 bits), valid in a CSP nonce.
+	nonce := rand.Text()
+	data := p.base
+	data.ReturnTo = SafeReturnTo(returnTo)
+	data.Nonce = nonce
+
+	var buf bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&buf, p.name, data); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", CSP(nonce))
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// CSP returns the Content-Security-Policy of a page rendered with nonce.
+func CSP(nonce string) string {
+	return "default-src 'none'; " +
+		"script-src 'nonce-" + nonce + "'; " +
+		"style-src 'nonce-" + nonce + "'; " +
+		"connect-src 'self'; " +
+		"img-src 'self' data:; " +
+		"form-action 'self'; " +
+		"base-uri 'none'; " +
+		"frame-ancestors 'none'"
+}

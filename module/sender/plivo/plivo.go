@@ -1,0 +1,444 @@
+// Package plivo delivers one-time codes by SMS and WhatsApp through Plivo's
+// Message API (plivo-go v7) and receives Plivo's signed status and inbound
+// callbacks. It knows nothing of Caddy.
+package plivo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	plivogo "github.com/plivo/plivo-go/v7"
+	"go.uber.org/zap"
+
+	"github.com/otpgate/otpgate/module/sender"
+)
+
+// Defaults.
+const (
+	DefaultAPIURL  = "https://api.plivo.com/"
+	DefaultTimeout = 10 * time.Second
+)
+
+// Plivo accepts message_expiry between 5 and 10799 seconds (under its own
+// 3-hour queue limit).
+const (
+	minExpiry = 5
+	maxExpiry = 10799
+)
+
+// maxResponse bounds what plivo-go may read from one answer; it reads the
+// whole body into memory.
+const maxResponse = 1 << 20
+
+// Config configures a Sender. Exactly one of From and PowerpackUUID is set.
+type Config struct {
+	AuthID        string
+	AuthToken     string
+	From          string // sender number or ID; required for WhatsApp
+	PowerpackUUID string
+	// APIURL is the API base, default DefaultAPIURL. Only scheme and host are
+	// used: plivo-go replaces the path of every request.
+	APIURL string
+	// Timeout bounds one send, connection included; default DefaultTimeout.
+	Timeout time.Duration
+	// WhatsAppTemplate and WhatsAppLanguage name an approved authentication
+	// template (code as body parameter and copy-code button). Setting them
+	// enables the WhatsApp channel.
+	WhatsAppTemplate string
+	WhatsAppLanguage string
+	// Template is the SMS text with {app} and {code}; default
+	// sender.DefaultTemplate.
+	Template string
+	// Observe, when set, is called after every call to Plivo with the
+	// channel, the provider latency and the outcome (nil on success).
+	Observe func(channel string, d time.Duration, err error)
+}
+
+// StatusError is an HTTP answer from Plivo that is not a success. Msg is
+// Plivo's error text with the code, the message text and the destination
+// removed; it is for logs, never for API clients.
+type StatusError struct {
+	Status int
+	Msg    string
+}
+
+func (e *StatusError) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Msg)
+}
+
+// Sender sends codes through Plivo. It is safe for concurrent use.
+type Sender struct {
+	cfg       Config
+	baseURL   *url.URL
+	transport *http.Transport
+	logger    *zap.Logger
+}
+
+var _ sender.Sender = (*Sender)(nil)
+
+// New validates c and returns a Sender. Errors name the Caddyfile field at
+// fault and never contain its value.
+func New(c Config, logger *zap.Logger) (*Sender, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	switch {
+	case c.AuthID == "":
+		return nil, errors.New("plivo: auth_id is required")
+	case c.AuthToken == "":
+		return nil, errors.New("plivo: auth_token is required")
+	case c.From == "" && c.PowerpackUUID == "":
+		return nil, errors.New("plivo: one of from or powerpack_uuid is required")
+	case c.From != "" && c.PowerpackUUID != "":
+		return nil, errors.New("plivo: from and powerpack_uuid are exclusive; set only one")
+	case c.Timeout < 0:
+		return nil, errors.New("plivo: timeout must be positive")
+	case c.Template != "" && !strings.Contains(c.Template, "{code}"):
+		return nil, errors.New("plivo: template must contain {code}")
+	case (c.WhatsAppTemplate == "") != (c.WhatsAppLanguage == ""):
+		return nil, errors.New("plivo: whatsapp_template needs a template name and a language")
+	case c.WhatsAppTemplate != "" && c.From == "":
+		return nil, errors.New("plivo: whatsapp_template requires from (the WhatsApp Business number); a powerpack cannot send WhatsApp")
+	}
+	if c.APIURL == "" {
+		c.APIURL = DefaultAPIURL
+	}
+	base, err := parseAPIURL(c.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Template == "" {
+		c.Template = sender.DefaultTemplate
+	}
+	var tr *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = dt.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	return &Sender{cfg: c, baseURL: base, transport: tr, logger: logger}, nil
+}
+
+func parseAPIURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil, u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
+		return nil, errors.New("plivo: api_url must be an absolute http(s) URL such as " + DefaultAPIURL)
+	case u.User != nil:
+		return nil, errors.New("plivo: api_url must not carry credentials; use auth_id and auth_token")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		// plivo-go overwrites the path of every request: a prefix would be
+		// silently dropped.
+		return nil, errors.New("plivo: api_url must be a scheme and host only (plivo-go ignores any path)")
+	}
+	return u, nil
+}
+
+// Close releases idle connections. The Sender must not be used afterwards.
+func (s *Sender) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
+
+// Supports reports SMS always and WhatsApp when a template is configured.
+func (s *Sender) Supports(channel string) bool {
+	switch channel {
+	case sender.SMS:
+		return true
+	case sender.WhatsApp:
+		return s.cfg.WhatsAppTemplate != ""
+	}
+	return false
+}
+
+// Send queues m at Plivo and returns Plivo's message UUID. An empty channel
+// means SMS. A call that outlives the timeout fails with sender.ErrTimeout;
+// any refusal, 5xx, 429 or answer without a message UUID is an error too.
+// Errors never contain the code, the text or the destination.
+func (s *Sender) Send(ctx context.Context, m sender.Message) (sender.Result, error) {
+	channel := m.Channel
+	if channel == "" {
+		channel = sender.SMS
+	}
+	if !s.Supports(channel) {
+		return sender.Result{}, fmt.Errorf("plivo send %q: %w", channel, sender.ErrChannel)
+	}
+	dst, ok := plivoNumber(m.To)
+	if !ok {
+		return sender.Result{}, errors.New("plivo send: destination is not an E.164 number")
+	}
+	params := s.params(channel, dst, m)
+	if channel == sender.SMS {
+		if n, gsm := segments(params.Text); n > 1 {
+			s.logger.Warn("plivo: message text needs more than one SMS segment",
+				zap.Int("segments", n), zap.Bool("gsm7", gsm))
+		}
+	}
+
+	start := time.Now()
+	id, err := s.create(ctx, params, []string{params.Text, m.Code, m.To, dst})
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(channel, time.Since(start), err)
+	}
+	if err != nil {
+		return sender.Result{}, err
+	}
+	s.logger.Debug("plivo: message queued", zap.String("channel", channel),
+		zap.String("to", maskPhone(m.To)), zap.String("message_id", id))
+	return sender.Result{MessageID: id}, nil
+}
+
+func (s *Sender) params(channel, dst string, m sender.Message) plivogo.MessageCreateParams {
+	p := plivogo.MessageCreateParams{
+		Src:           s.cfg.From,
+		PowerpackUUID: s.cfg.PowerpackUUID,
+		Dst:           dst,
+		// Log is an interface{} with omitempty: a false bool is still sent,
+		// and Plivo then keeps neither the text nor the full number.
+		Log: false,
+	}
+	if channel == sender.WhatsApp {
+		code := []plivogo.Parameter{{Type: "text", Text: m.Code}}
+		p.Type = "whatsapp"
+		p.Template = &plivogo.Template{
+			Name:     s.cfg.WhatsAppTemplate,
+			Language: s.cfg.WhatsAppLanguage,
+			// Authentication templates take the code twice: in the body
+			// and in the copy-code button (a "url" button at index 0).
+			Components: []plivogo.Component{
+				{Type: "body", Parameters: code},
+				{Type: "button", SubType: "url", Index: "0", Parameters: code},
+			},
+		}
+		return p
+	}
+	p.Type = plivogo.SMS
+	p.Text = sender.Render(s.cfg.Template, m)
+	p.MessageExpiry = expirySeconds(m.TTL)
+	return p
+}
+
+// create sends p with plivo-go, bounded by the timeout and ctx. secrets are
+// removed from any provider text put in the error.
+func (s *Sender) create(ctx context.Context, p plivogo.MessageCreateParams, secrets []string) (string, error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	// plivo-go builds requests without a context and never calls its
+	// RequestInterceptor, so the context travels through a per-call
+	// RoundTripper over the shared transport. The plivo-go client is cheap
+	// and per call, which also keeps BaseUrl per Sender (it is a client
+	// field, not a package variable).
+	rt := &callTransport{ctx: callCtx, base: s.transport}
+	defer rt.close()
+	client, err := plivogo.NewClient(s.cfg.AuthID, s.cfg.AuthToken, &plivogo.ClientOptions{
+		HttpClient: &http.Client{
+			Transport:     rt,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("plivo send: %w", err)
+	}
+	client.BaseUrl = s.baseURL // read only: plivo-go copies it per request
+
+	resp, err := client.Messages.Create(p)
+	status := rt.status()
+	switch {
+	case err != nil:
+		return "", s.classify(ctx, callCtx, err, status, secrets)
+	case status < 200 || status > 299:
+		// plivo-go reports no error for a failure status with an empty body.
+		return "", fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: "empty body"})
+	case resp == nil || len(resp.MessageUUID) == 0 || resp.MessageUUID[0] == "":
+		msg := "no message_uuid in the answer"
+		if resp != nil && resp.Error != "" {
+			msg += ": " + redact(resp.Error, secrets)
+		}
+		return "", fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: msg})
+	}
+	return resp.MessageUUID[0], nil
+}
+
+func (s *Sender) classify(parent, call context.Context, err error, status int, secrets []string) error {
+	if perr := parent.Err(); perr != nil {
+		if errors.Is(perr, context.DeadlineExceeded) {
+			return fmt.Errorf("plivo send: request deadline: %w", sender.ErrTimeout)
+		}
+		return fmt.Errorf("plivo send: %w", perr)
+	}
+	if errors.Is(call.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("plivo send: no answer within %s: %w", s.cfg.Timeout, sender.ErrTimeout)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// url.Error's text holds the request URL (and the auth id): keep
+		// only the cause.
+		if ue.Timeout() {
+			return fmt.Errorf("plivo send: %w", sender.ErrTimeout)
+		}
+		return fmt.Errorf("plivo send: %w", ue.Err)
+	}
+	switch {
+	case status == 0:
+		return fmt.Errorf("plivo send: %w", err)
+	case status >= 200 && status <= 299:
+		// A JSON decoding error: its text is not needed and may quote
+		// the body.
+		return fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: "unreadable answer"})
+	}
+	// plivo-go turns a failure status with a body into errors.New(body).
+	return fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: providerText(err.Error(), secrets)})
+}
+
+// callTransport gives every request of one call the call's context, and
+// remembers the status and body of the last answer.
+type callTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+
+	mu   sync.Mutex
+	code int
+	body io.Closer
+}
+
+func (t *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r.WithContext(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.code = resp.StatusCode
+	t.body = resp.Body
+	t.mu.Unlock()
+	resp.Body = &limitedBody{ReadCloser: resp.Body, n: maxResponse}
+	return resp, nil
+}
+
+func (t *callTransport) status() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.code
+}
+
+// close closes the last body: plivo-go reads it but never closes it.
+func (t *callTransport) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.body != nil {
+		_ = t.body.Close()
+	}
+}
+
+var errResponseTooLarge = errors.New("plivo answer too large")
+
+type limitedBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n -= int64(n)
+	return n, err
+}
+
+// plivoNumber turns E.164 "+14155550100" into Plivo's "14155550100". Plivo
+// strips '+' itself, but '<' separates several destinations in dst, so
+// anything but digits is refused.
+func plivoNumber(e164 string) (string, bool) {
+	d, ok := strings.CutPrefix(e164, "+")
+	if !ok || len(d) < 7 || len(d) > 15 || d[0] == '0' {
+		return "", false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return "", false
+		}
+	}
+	return d, true
+}
+
+func expirySeconds(ttl time.Duration) int {
+	if ttl <= 0 {
+		return 0 // omitted: Plivo's default
+	}
+	return min(max(int(ttl/time.Second), minExpiry), maxExpiry)
+}
+
+// providerText extracts Plivo's error message from an error body, without
+// secrets, on one line and short.
+func providerText(body string, secrets []string) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) == nil && len(e.Error) > 0 {
+		var s string
+		if json.Unmarshal(e.Error, &s) == nil {
+			body = s
+		} else {
+			body = string(e.Error)
+		}
+	}
+	return redact(body, secrets)
+}
+
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	const maxLen = 200
+	if len(s) > maxLen {
+		cut := maxLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// maskPhone keeps the last 4 digits of a number, for logs.
+func maskPhone(p string) string {
+	var digits []byte
+	for i := 0; i < len(p); i++ {
+		if p[i] >= '0' && p[i] <= '9' {
+			digits = append(digits, p[i])
+		}
+	}
+	if len(digits) <= 4 {
+		return "****"
+	}
+	return "****" + string(digits[len(digits)-4:])
+}

@@ -1,0 +1,92 @@
+-- BeginSend: every per-person check of a send, then the send itself.
+-- Checks in order: opted out, cooldown, phone limit, then (when required)
+-- that the user exists. Once the limit passes, the send counts against the
+-- limit and starts the cooldown even if no challenge is stored after it.
+--
+-- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, sent, exp, att, keep
+-- KEYS[2]  phone send log: sorted set, member = challenge id, score = send time (ms)
+-- KEYS[3]  cooldown: hash until (ms), id (the send that started it)
+-- KEYS[4]  opt-out marker
+-- KEYS[5]  user: hash
+-- ARGV[1]  now (ms)
+-- ARGV[2]  phone limit (sends per window)
+-- ARGV[3]  phone limit window (ms)
+-- ARGV[4]  cooldown (ms, 0 disables)
+-- ARGV[5]  require user (1|0)
+-- ARGV[6]  resend (1|0)
+-- ARGV[7]  keep: lifetime of the challenge record (ms)
+-- ARGV[8]  challenge id
+-- ARGV[9]  code MAC
+-- ARGV[10] phone
+-- ARGV[11] channel ('' on a resend keeps the stored one)
+-- ARGV[12] create user (1|0)
+-- ARGV[13] metadata ('' for none)
+-- ARGV[14] sent at (ms)
+-- ARGV[15] expires at (ms)
+--
+-- Reply: {status, retry_after (ms)} and, for status 'ok', the stored
+-- channel, create user (1|0) and metadata (nil for none). Statuses are the
+-- strings of store.SendStatus.
+
+local now = tonumber(ARGV[1])
+
+if redis.call('EXISTS', KEYS[4]) == 1 then
+	return {'opted_out', 0}
+end
+
+local cool_until = tonumber(redis.call('HGET', KEYS[3], 'until') or '0')
+if cool_until > now then
+	return {'cooldown', cool_until - now}
+end
+
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[2])
+if n >= limit then
+	local retry = window
+	if limit >= 1 then
+		local e = redis.call('ZRANGE', KEYS[2], n - limit, n - limit, 'WITHSCORES')
+		retry = tonumber(e[2]) + window - now
+	end
+	return {'phone_limited', retry}
+end
+
+redis.call('ZADD', KEYS[2], now, ARGV[8])
+redis.call('PEXPIRE', KEYS[2], window)
+local cooldown = tonumber(ARGV[4])
+if cooldown > 0 then
+	redis.call('HSET', KEYS[3], 'until', now + cooldown, 'id', ARGV[8])
+	redis.call('PEXPIRE', KEYS[3], cooldown)
+end
+
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[5]) == 0 then
+	return {'unknown_user', 0}
+end
+
+local channel, create, meta = ARGV[11], ARGV[12], ARGV[13]
+if ARGV[6] == '1' then
+	local old = redis.call('HMGET', KEYS[1], 'id', 'channel', 'create', 'meta', 'keep')
+	if not old[1] or tonumber(old[5]) <= now then
+		return {'no_challenge', 0}
+	end
+	if channel == '' then
+		channel = old[2]
+	end
+	create = old[3]
+	meta = old[4] or ''
+end
+
+local keep = tonumber(ARGV[7])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1],
+	'id', ARGV[8], 'mac', ARGV[9], 'phone', ARGV[10], 'channel', channel,
+	'create', create, 'sent', ARGV[14], 'exp', ARGV[15], 'att', 0,
+	'keep', now + keep)
+if meta ~= '' then
+	redis.call('HSET', KEYS[1], 'meta', meta)
+else
+	meta = false
+end
+redis.call('PEXPIRE', KEYS[1], keep)
+return {'ok', 0, channel, create, meta}

@@ -1,0 +1,403 @@
+// Package store defines where otpgate keeps its state: challenges, send
+// limits, users, sessions, refresh tokens, opt-outs and the revocation feed.
+//
+// Two implementations exist: memstore (one process, the default) and
+// redisstore (any number of gateways sharing Redis). Both must pass the
+// conformance suite in storetest; it is the definition of the semantics
+// documented here.
+//
+// All per-person state is addressed by a UserKey: a pseudonymous, stable tag
+// derived from the phone number by the caller (an HMAC under the server
+// secret). It keeps phone numbers out of key names and lets the Redis store
+// put everything one person owns in one cluster hash slot.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrUnavailable wraps every failure to reach the backing store. Callers map
+// it to 503 store_unavailable and fail closed.
+var ErrUnavailable = errors.New("store unavailable")
+
+// ErrInvalid wraps the refusal of a request that no correct caller makes
+// (an empty ID, a non-positive TTL); both stores check requests the same way
+// so that such a bug fails loudly instead of storing a record that never
+// expires.
+var ErrInvalid = errors.New("invalid store request")
+
+// AnnounceRetention is how long the revocation feed keeps announcements for
+// replay. Announce has no retain of its own, so the stores keep this much;
+// a Subscribe retain beyond it replays no further back. One hour covers the
+// default access token lifetime, after which a missed revocation no longer
+// matters.
+const AnnounceRetention = time.Hour
+
+// UserKey is the pseudonymous tag of one phone number, e.g. 22 base64url
+// characters. It never contains the phone itself.
+type UserKey string
+
+// Store is the state backend.
+type Store interface {
+	// Hit records one event against a sliding-window limit (a sliding log:
+	// at most limit events in any window ending now) and reports whether it
+	// was allowed. A refused hit is not recorded. Used for the per-IP send
+	// limit; key is an opaque string chosen by the caller (e.g. "ip:1.2.3.4").
+	Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (Decision, error)
+
+	// BeginSend atomically runs every per-person check of a send and, when all
+	// pass, records the send and stores the new challenge (replacing any
+	// earlier one, which makes the old code invalid). Order of checks:
+	// opted out, then cooldown, then the per-phone limit, then (only when
+	// RequireUser) whether the user exists. An unknown user with RequireUser
+	// still consumes the phone limit and cooldown (so the answers of known
+	// and unknown phones cannot be told apart) but no challenge is stored.
+	// For Resend, the stored challenge's Channel, CreateUser and Metadata are
+	// kept (Channel only when req.Challenge.Channel is empty); when there is no
+	// stored challenge the result is SendNoChallenge and nothing is recorded
+	// except the limit and cooldown.
+	BeginSend(ctx context.Context, req SendRequest) (SendResult, error)
+
+	// AbortSend undoes a BeginSend whose message could not be delivered: it
+	// deletes the challenge if it is still the one with challengeID, clears the
+	// cooldown and removes the send from the per-phone limit.
+	AbortSend(ctx context.Context, user UserKey, challengeID string) error
+
+	// Challenge returns the pending challenge (found=false when there is none)
+	// and the person's count of consecutive failed verifies across
+	// challenges. An expired challenge may still be returned; the caller
+	// checks ExpiresAt.
+	Challenge(ctx context.Context, user UserKey) (c Challenge, found bool, failures int, err error)
+
+	// Fail records one wrong code against the challenge with challengeID:
+	// its Attempts grows by one and it is deleted when Attempts reaches
+	// maxAttempts; the person's consecutive failure count grows by one (kept
+	// for failureTTL since the last failure). A challenge that is no longer
+	// the current one is left alone but the failure still counts.
+	Fail(ctx context.Context, user UserKey, challengeID string, maxAttempts int, failureTTL time.Duration, now time.Time) (FailResult, error)
+
+	// Consume atomically takes the challenge with ChallengeID (only one of
+	// any number of concurrent callers gets ConsumeOK), resets the failure
+	// count, finds or creates the user (created only when the challenge had
+	// CreateUser; with the challenge's Metadata), marks the phone confirmed,
+	// sets LastSignInAt, and creates the session with its first refresh
+	// token.
+	Consume(ctx context.Context, req ConsumeRequest) (ConsumeResult, error)
+
+	// User returns the user of a key.
+	User(ctx context.Context, user UserKey) (User, bool, error)
+
+	// Session returns a session (including revoked and expired ones, so the
+	// caller can tell them apart).
+	Session(ctx context.Context, user UserKey, sessionID string) (Session, bool, error)
+
+	// Rotate exchanges a refresh token (by hash) for a new one.
+	//  - active token: it becomes used (at Now) and NewHash becomes active.
+	//  - used token, Now - usedAt <= ReuseInterval: NewHash becomes active as a
+	//    sibling (concurrent tabs), the result is RotateOK.
+	//  - used token beyond the interval: the whole session is revoked and the
+	//    result is RotateReused with the session ID.
+	//  - unknown token, expired session, revoked session: RotateNotFound.
+	Rotate(ctx context.Context, req RotateRequest) (RotateResult, error)
+
+	// Revoke revokes sessions of one person and returns the IDs it revoked
+	// (already revoked ones are not returned). Scope: RevokeOne revokes
+	// sessionID; RevokeAll revokes every session; RevokeOthers every session
+	// but sessionID. It also announces the revocations on the feed.
+	Revoke(ctx context.Context, user UserKey, scope RevokeScope, sessionID string, now time.Time) ([]string, error)
+
+	// Announce publishes revoked session IDs on the feed (Revoke does this
+	// itself; Rotate's reuse revocation needs the caller to announce).
+	// Announcements are kept for retain so that a subscriber that reconnects
+	// can replay what it missed.
+	Announce(ctx context.Context, sessionIDs []string, now time.Time) error
+
+	// Subscribe feeds revocations to h until ctx is done. On every
+	// (re)connection it first subscribes, then replays announcements since
+	// (now - retain), then calls h.Healthy(true). When the connection is lost
+	// it calls h.Healthy(false) before trying again. It returns when ctx is
+	// done.
+	Subscribe(ctx context.Context, retain time.Duration, h FeedHandler)
+
+	// SetOptOut records (out=true) or clears a STOP from the phone's owner.
+	SetOptOut(ctx context.Context, user UserKey, out bool, now time.Time) error
+
+	// FirstSeen returns true the first time key is seen within ttl (SET NX);
+	// used to refuse replayed callback nonces.
+	FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error)
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// FeedHandler receives the revocation feed.
+type FeedHandler interface {
+	Revoked(sessionIDs []string)
+	Healthy(ok bool)
+}
+
+// Decision is the answer of a limit.
+type Decision struct {
+	Allowed    bool
+	Remaining  int
+	RetryAfter time.Duration // > 0 when refused: when the oldest event leaves the window
+}
+
+// Limit is N events per Window.
+type Limit struct {
+	N      int
+	Window time.Duration
+}
+
+// Challenge is one pending code.
+type Challenge struct {
+	ID         string    // random, unique per send
+	CodeMAC    []byte    // HMAC of phone and code under the server secret
+	Phone      string    // E.164
+	Channel    string    // "sms" or "whatsapp"
+	CreateUser bool      // create the user on verify
+	Metadata   []byte    // JSON object for user_metadata on creation; may be nil
+	SentAt     time.Time //
+	ExpiresAt  time.Time //
+	Attempts   int       // wrong codes so far
+}
+
+// SendRequest is the input of BeginSend.
+type SendRequest struct {
+	User        UserKey
+	Now         time.Time
+	Challenge   Challenge     // the new challenge (Attempts 0)
+	Keep        time.Duration // how long the challenge record is kept (>= code TTL, so resend works a while after expiry)
+	PhoneLimit  Limit
+	Cooldown    time.Duration // 0 disables
+	RequireUser bool          // the request did not ask to create a user
+	Resend      bool
+}
+
+// SendStatus is the outcome of BeginSend.
+type SendStatus int
+
+const (
+	SendOK SendStatus = iota
+	SendUnknownUser
+	SendNoChallenge
+	SendOptedOut
+	SendCooldown
+	SendPhoneLimited
+)
+
+func (s SendStatus) String() string {
+	switch s {
+	case SendOK:
+		return "ok"
+	case SendUnknownUser:
+		return "unknown_user"
+	case SendNoChallenge:
+		return "no_challenge"
+	case SendOptedOut:
+		return "opted_out"
+	case SendCooldown:
+		return "cooldown"
+	case SendPhoneLimited:
+		return "phone_limited"
+	}
+	return "unknown"
+}
+
+// SendResult is the output of BeginSend.
+type SendResult struct {
+	Status     SendStatus
+	RetryAfter time.Duration // for SendCooldown and SendPhoneLimited
+	Challenge  Challenge     // the stored challenge (for Resend: with the kept fields)
+}
+
+// FailResult is the output of Fail.
+type FailResult struct {
+	Destroyed bool // the challenge reached max attempts and is gone
+	Failures  int  // consecutive failures of this person after this one
+}
+
+// ConsumeRequest is the input of Consume.
+type ConsumeRequest struct {
+	User        UserKey
+	ChallengeID string
+	Now         time.Time
+	NewUserID   string // used if the user is created
+	Session     Session
+	RefreshHash string // hash of the first refresh token
+}
+
+// ConsumeStatus is the outcome of Consume.
+type ConsumeStatus int
+
+const (
+	ConsumeOK     ConsumeStatus = iota
+	ConsumeGone                 // someone else took it, or it expired or changed
+	ConsumeNoUser               // the challenge did not allow creating the user and there is none
+)
+
+// ConsumeResult is the output of Consume.
+type ConsumeResult struct {
+	Status  ConsumeStatus
+	User    User
+	Created bool
+}
+
+// User is a person who verified a phone.
+type User struct {
+	ID           string
+	Phone        string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	ConfirmedAt  time.Time
+	LastSignInAt time.Time
+	Metadata     []byte // JSON object or nil
+}
+
+// Session is one sign-in.
+type Session struct {
+	ID        string
+	User      UserKey
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time // end of the refresh lifetime
+	RevokedAt time.Time // zero while active
+}
+
+// Active reports whether the session may be used at now.
+func (s Session) Active(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt)
+}
+
+// RotateRequest is the input of Rotate.
+type RotateRequest struct {
+	User          UserKey
+	OldHash       string
+	NewHash       string
+	Now           time.Time
+	ReuseInterval time.Duration
+}
+
+// RotateStatus is the outcome of Rotate.
+type RotateStatus int
+
+const (
+	RotateOK RotateStatus = iota
+	RotateNotFound
+	RotateReused
+)
+
+// RotateResult is the output of Rotate.
+type RotateResult struct {
+	Status  RotateStatus
+	Session Session // for RotateOK and RotateReused
+	User    User    // for RotateOK
+}
+
+// RevokeScope selects the sessions Revoke acts on.
+type RevokeScope int
+
+const (
+	RevokeOne RevokeScope = iota
+	RevokeAll
+	RevokeOthers
+)
+
+func (s RevokeScope) String() string {
+	switch s {
+	case RevokeOne:
+		return "one"
+	case RevokeAll:
+		return "all"
+	case RevokeOthers:
+		return "others"
+	}
+	return "unknown"
+}
+
+func invalid(what string) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, what)
+}
+
+// CheckLimit refuses a limit no store can keep.
+func CheckLimit(window time.Duration) error {
+	if window < time.Millisecond {
+		return invalid("limit window under 1ms")
+	}
+	return nil
+}
+
+// Check refuses a SendRequest that would store unusable or immortal records.
+func (r SendRequest) Check() error {
+	switch {
+	case r.User == "":
+		return invalid("empty user key")
+	case r.Now.IsZero():
+		return invalid("zero now")
+	case r.Challenge.ID == "":
+		return invalid("empty challenge id")
+	case r.Keep < time.Millisecond:
+		return invalid("keep under 1ms")
+	case r.Cooldown < 0:
+		return invalid("negative cooldown")
+	}
+	return CheckLimit(r.PhoneLimit.Window)
+}
+
+// CheckFail refuses the arguments of Fail that would keep a failure count forever.
+func CheckFail(user UserKey, maxAttempts int, failureTTL time.Duration) error {
+	switch {
+	case user == "":
+		return invalid("empty user key")
+	case maxAttempts < 1:
+		return invalid("max attempts under 1")
+	case failureTTL < time.Millisecond:
+		return invalid("failure ttl under 1ms")
+	}
+	return nil
+}
+
+// Check refuses a ConsumeRequest that would create an unusable session.
+func (r ConsumeRequest) Check() error {
+	switch {
+	case r.User == "":
+		return invalid("empty user key")
+	case r.Now.IsZero():
+		return invalid("zero now")
+	case r.ChallengeID == "":
+		return invalid("empty challenge id")
+	case r.NewUserID == "":
+		return invalid("empty new user id")
+	case r.Session.ID == "":
+		return invalid("empty session id")
+	case r.RefreshHash == "":
+		return invalid("empty refresh hash")
+	case !r.Session.ExpiresAt.After(r.Now):
+		return invalid("session expires before now")
+	}
+	return nil
+}
+
+// Check refuses a RotateRequest that could not be told apart from its own
+// old token.
+func (r RotateRequest) Check() error {
+	switch {
+	case r.User == "":
+		return invalid("empty user key")
+	case r.Now.IsZero():
+		return invalid("zero now")
+	case r.OldHash == "" || r.NewHash == "":
+		return invalid("empty refresh hash")
+	case r.OldHash == r.NewHash:
+		return invalid("new refresh hash equals old")
+	case r.ReuseInterval < 0:
+		return invalid("negative reuse interval")
+	}
+	return nil
+}

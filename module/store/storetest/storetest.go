@@ -1,0 +1,1328 @@
+// Package storetest is the conformance suite of store.Store: the one
+// definition of the semantics both stores must share. Each subtest is named
+// after the behaviour it shows. Time is injected (a fixed base plus
+// offsets); only the revocation feed's replay, which the interface measures
+// from the wall clock, uses time.Now.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/module/store"
+)
+
+// Base is the injected time every subtest starts from. It is whole
+// milliseconds, the precision of the Redis store.
+var Base = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// at is Base plus d.
+func at(d time.Duration) time.Time { return Base.Add(d) }
+
+const (
+	alice store.UserKey = "YWxpY2UtdXNlci1rZXktMDA" // pseudonymous tags, as the caller derives them
+	bob   store.UserKey = "Ym9iLXVzZXIta2V5LTAwMDA"
+	phone               = "+12015550123" // a fictional 555 number
+)
+
+var (
+	codeTTL    = 5 * time.Minute
+	keep       = 10 * time.Minute
+	phoneLimit = store.Limit{N: 3, Window: 5 * time.Minute}
+	failureTTL = time.Hour
+	meta       = []byte(`{"plan":"free"}`)
+)
+
+type test struct {
+	name string
+	run  func(t *testing.T, s store.Store)
+}
+
+// Run runs the suite; newStore returns a fresh, empty store for each subtest.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, newStore(t))
+		})
+	}
+}
+
+// Names lists the subtests, for implementations that check they all ran.
+func Names() []string {
+	names := make([]string, len(tests))
+	for i, tc := range tests {
+		names[i] = tc.name
+	}
+	return names
+}
+
+var tests []test
+
+func init() {
+	tests = []test{
+		{"Hit_AllowsUpToLimit_ThenRefusesWithRetryAfter", testHitAllowsUpToLimit},
+		{"Hit_RefusedHitNotRecorded", testHitRefusedNotRecorded},
+		{"Hit_SlidingWindow_OldestLeaves", testHitSlidingWindow},
+		{"Hit_KeysIndependent", testHitKeysIndependent},
+		{"Hit_ZeroLimit_RefusesAll", testHitZeroLimit},
+
+		{"BeginSend_StoresChallenge", testBeginSendStores},
+		{"BeginSend_ReplacesEarlierChallenge", testBeginSendReplaces},
+		{"BeginSend_PhoneLimit_FourthRefusedWithRetryAfter", testBeginSendPhoneLimit},
+		{"BeginSend_PhoneLimit_PerPerson", testBeginSendPhoneLimitPerPerson},
+		{"BeginSend_Cooldown_RefusedWithRetryAfter", testBeginSendCooldown},
+		{"BeginSend_Cooldown_RefusalNotCounted", testBeginSendCooldownNotCounted},
+		{"BeginSend_CooldownZero_Disabled", testBeginSendCooldownZero},
+		{"BeginSend_Order_OptOutBeforeCooldown", testBeginSendOptOutBeforeCooldown},
+		{"BeginSend_Order_CooldownBeforeLimit", testBeginSendCooldownBeforeLimit},
+		{"BeginSend_Order_LimitBeforeUnknownUser", testBeginSendLimitBeforeUnknownUser},
+		{"BeginSend_OptedOut_RefusedStoresNothing", testBeginSendOptedOut},
+		{"BeginSend_UnknownUserRequireUser_CountsLimitStoresNothing", testBeginSendUnknownUser},
+		{"BeginSend_KnownUserRequireUser_OK", testBeginSendKnownUser},
+		{"BeginSend_Invalid_RefusedNotUnavailable", testBeginSendInvalid},
+		{"SetOptOut_Clear_AllowsSendAgain", testOptOutClear},
+
+		{"Resend_KeepsChannelAndMetadata", testResendKeeps},
+		{"Resend_ChannelGiven_Overrides", testResendChannelOverride},
+		{"Resend_NewCodeInvalidatesOld_ResetsAttempts", testResendInvalidatesOld},
+		{"Resend_NoChallenge_CountsLimitOnly", testResendNoChallenge},
+		{"Resend_AfterCodeExpiryWithinKeep_OK", testResendAfterExpiry},
+		{"Resend_AfterKeep_NoChallenge", testResendAfterKeep},
+
+		{"AbortSend_RefundsCooldownAndLimit", testAbortRefunds},
+		{"AbortSend_StaleID_KeepsNewerSend", testAbortStale},
+
+		{"Challenge_None_NotFound", testChallengeNone},
+		{"Challenge_Expired_StillReturned", testChallengeExpired},
+		{"Challenge_Failures_AcrossChallenges", testChallengeFailuresAcross},
+
+		{"Fail_CountsAttemptAndFailure", testFailCounts},
+		{"Fail_MaxAttempts_DestroysChallenge", testFailMaxAttempts},
+		{"Fail_StaleChallenge_CountsFailureOnly", testFailStale},
+		{"Fail_NoChallenge_CountsFailure", testFailNoChallenge},
+		{"Fail_AfterKeep_ChallengeNotCurrent", testFailAfterKeep},
+		{"Fail_Failures_ResetFailureTTLAfterLast", testFailFailureTTL},
+
+		{"Consume_CreatesUserAndSession", testConsumeCreates},
+		{"Consume_FirstRefreshTokenActive", testConsumeFirstToken},
+		{"Consume_ResetsFailures", testConsumeResetsFailures},
+		{"Consume_ExistingUser_SignsInKeepsProfile", testConsumeExistingUser},
+		{"Consume_NoCreateUserNoUser_NoUserAndConsumed", testConsumeNoUser},
+		{"Consume_WrongID_Gone", testConsumeWrongID},
+		{"Consume_Expired_Gone", testConsumeExpired},
+		{"Consume_Twice_SecondGone", testConsumeTwice},
+		{"Consume_AfterDestroyed_Gone", testConsumeAfterDestroyed},
+		{"Consume_Concurrent_ExactlyOneWins", testConsumeConcurrent},
+
+		{"User_Unknown_NotFound", testUserUnknown},
+		{"Session_Unknown_NotFound", testSessionUnknown},
+		{"Session_RevokedAndExpired_StillReturned", testSessionRevokedExpired},
+
+		{"Rotate_ActiveToken_NewActiveOldUsed", testRotateActive},
+		{"Rotate_ReuseWithinInterval_Sibling", testRotateSibling},
+		{"Rotate_ReuseAfterInterval_RevokesSession", testRotateReuse},
+		{"Rotate_ZeroInterval_AnyReuseRevokes", testRotateZeroInterval},
+		{"Rotate_UnknownToken_NotFound", testRotateUnknown},
+		{"Rotate_ExpiredSession_NotFound", testRotateExpired},
+		{"Rotate_RevokedSession_NotFound", testRotateRevoked},
+		{"Rotate_OtherPersonsToken_NotFound", testRotateOtherPerson},
+
+		{"Revoke_One_OnlyThatSession", testRevokeOne},
+		{"Revoke_All_EverySession", testRevokeAll},
+		{"Revoke_Others_AllButGiven", testRevokeOthers},
+		{"Revoke_AlreadyRevoked_NotReturned", testRevokeAlready},
+		{"Revoke_Expired_NotReturned", testRevokeExpired},
+		{"Revoke_OtherPersonsSession_Untouched", testRevokeOtherPerson},
+		{"Revoke_AnnouncesOnFeed", testRevokeAnnounces},
+
+		{"Subscribe_HealthyThenAnnouncementsDelivered", testSubscribeHealthy},
+		{"Subscribe_RevokeSeenBySecondSubscriber", testSubscribeSecond},
+		{"Subscribe_ReplaysRecent_BeforeHealthy", testSubscribeReplay},
+		{"Subscribe_OlderThanRetain_NotReplayed", testSubscribeNoOldReplay},
+		{"Subscribe_ReturnsWhenContextDone", testSubscribeReturns},
+
+		{"FirstSeen_SecondTimeFalse", testFirstSeen},
+		{"FirstSeen_KeysIndependent", testFirstSeenKeys},
+		{"Ping_OK", testPing},
+	}
+}
+
+// --- helpers ---
+
+func newChallenge(id string, now time.Time) store.Challenge {
+	return store.Challenge{
+		ID:         id,
+		CodeMAC:    []byte("mac of " + id),
+		Phone:      phone,
+		Channel:    "sms",
+		CreateUser: true,
+		Metadata:   meta,
+		SentAt:     now,
+		ExpiresAt:  now.Add(codeTTL),
+	}
+}
+
+func sendReq(u store.UserKey, id string, now time.Time) store.SendRequest {
+	return store.SendRequest{
+		User:       u,
+		Now:        now,
+		Challenge:  newChallenge(id, now),
+		Keep:       keep,
+		PhoneLimit: phoneLimit,
+	}
+}
+
+func send(t *testing.T, s store.Store, req store.SendRequest) store.SendResult {
+	t.Helper()
+	res, err := s.BeginSend(t.Context(), req)
+	if err != nil {
+		t.Fatalf("BeginSend(%s): %v", req.Challenge.ID, err)
+	}
+	return res
+}
+
+func wantStatus(t *testing.T, res store.SendResult, want store.SendStatus) {
+	t.Helper()
+	if res.Status != want {
+		t.Fatalf("BeginSend status = %v, want %v", res.Status, want)
+	}
+}
+
+func wantSent(t *testing.T, s store.Store, req store.SendRequest) store.SendResult {
+	t.Helper()
+	res := send(t, s, req)
+	wantStatus(t, res, store.SendOK)
+	return res
+}
+
+func getChallenge(t *testing.T, s store.Store, u store.UserKey) (store.Challenge, bool, int) {
+	t.Helper()
+	c, ok, failures, err := s.Challenge(t.Context(), u)
+	if err != nil {
+		t.Fatalf("Challenge: %v", err)
+	}
+	return c, ok, failures
+}
+
+func wantChallengeID(t *testing.T, s store.Store, u store.UserKey, id string) store.Challenge {
+	t.Helper()
+	c, ok, _ := getChallenge(t, s, u)
+	if !ok {
+		t.Fatalf("Challenge: none, want %s", id)
+	}
+	if c.ID != id {
+		t.Fatalf("Challenge ID = %s, want %s", c.ID, id)
+	}
+	return c
+}
+
+func wantNoChallenge(t *testing.T, s store.Store, u store.UserKey) {
+	t.Helper()
+	if c, ok, _ := getChallenge(t, s, u); ok {
+		t.Fatalf("Challenge: found %s, want none", c.ID)
+	}
+}
+
+func sameChallenge(t *testing.T, what string, got, want store.Challenge) {
+	t.Helper()
+	if got.ID != want.ID || !bytes.Equal(got.CodeMAC, want.CodeMAC) || got.Phone != want.Phone ||
+		got.Channel != want.Channel || got.CreateUser != want.CreateUser ||
+		!bytes.Equal(got.Metadata, want.Metadata) || !got.SentAt.Equal(want.SentAt) ||
+		!got.ExpiresAt.Equal(want.ExpiresAt) || got.Attempts != want.Attempts {
+		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func fail(t *testing.T, s store.Store, u store.UserKey, id string, maxAttempts int, now time.Time) store.FailResult {
+	t.Helper()
+	res, err := s.Fail(t.Context(), u, id, maxAttempts, failureTTL, now)
+	if err != nil {
+		t.Fatalf("Fail: %v", err)
+	}
+	return res
+}
+
+func consumeReq(u store.UserKey, challengeID, sessionID string, now time.Time) store.ConsumeRequest {
+	return store.ConsumeRequest{
+		User:        u,
+		ChallengeID: challengeID,
+		Now:         now,
+		NewUserID:   "user-" + sessionID,
+		Session: store.Session{
+			ID:        sessionID,
+			CreatedAt: now,
+			ExpiresAt: now.Add(30 * 24 * time.Hour),
+		},
+		RefreshHash: "rt-" + sessionID,
+	}
+}
+
+func consume(t *testing.T, s store.Store, req store.ConsumeRequest) store.ConsumeResult {
+	t.Helper()
+	res, err := s.Consume(t.Context(), req)
+	if err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+	return res
+}
+
+func wantConsume(t *testing.T, res store.ConsumeResult, want store.ConsumeStatus) {
+	t.Helper()
+	if res.Status != want {
+		t.Fatalf("Consume status = %d, want %d", res.Status, want)
+	}
+}
+
+// login sends a code and verifies it at now, returning the session ID; its
+// first refresh token hash is "rt-" + sessionID.
+func login(t *testing.T, s store.Store, u store.UserKey, sessionID string, now time.Time) store.ConsumeResult {
+	t.Helper()
+	wantSent(t, s, sendReq(u, "ch-"+sessionID, now))
+	res := consume(t, s, consumeReq(u, "ch-"+sessionID, sessionID, now))
+	wantConsume(t, res, store.ConsumeOK)
+	return res
+}
+
+func getSession(t *testing.T, s store.Store, u store.UserKey, id string) store.Session {
+	t.Helper()
+	sess, ok, err := s.Session(t.Context(), u, id)
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	if !ok {
+		t.Fatalf("Session %s not found", id)
+	}
+	return sess
+}
+
+func rotate(t *testing.T, s store.Store, u store.UserKey, oldHash, newHash string, interval time.Duration, now time.Time) store.RotateResult {
+	t.Helper()
+	res, err := s.Rotate(t.Context(), store.RotateRequest{
+		User: u, OldHash: oldHash, NewHash: newHash, Now: now, ReuseInterval: interval,
+	})
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	return res
+}
+
+func wantRotate(t *testing.T, res store.RotateResult, want store.RotateStatus) {
+	t.Helper()
+	if res.Status != want {
+		t.Fatalf("Rotate status = %d, want %d", res.Status, want)
+	}
+}
+
+func revoke(t *testing.T, s store.Store, u store.UserKey, scope store.RevokeScope, id string, now time.Time) []string {
+	t.Helper()
+	ids, err := s.Revoke(t.Context(), u, scope, id, now)
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	return ids
+}
+
+func wantIDs(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+		t.Fatalf("%s = %q, want %q", what, got, want)
+	}
+}
+
+func hit(t *testing.T, s store.Store, key string, limit int, window time.Duration, now time.Time) store.Decision {
+	t.Helper()
+	d, err := s.Hit(t.Context(), key, limit, window, now)
+	if err != nil {
+		t.Fatalf("Hit: %v", err)
+	}
+	return d
+}
+
+func wantDecision(t *testing.T, what string, got store.Decision, allowed bool, remaining int, retry time.Duration) {
+	t.Helper()
+	want := store.Decision{Allowed: allowed, Remaining: remaining, RetryAfter: retry}
+	if got != want {
+		t.Fatalf("%s: %+v, want %+v", what, got, want)
+	}
+}
+
+// --- Hit ---
+
+func testHitAllowsUpToLimit(t *testing.T, s store.Store) {
+	wantDecision(t, "1st", hit(t, s, "ip:192.0.2.1", 3, time.Minute, at(0)), true, 2, 0)
+	wantDecision(t, "2nd", hit(t, s, "ip:192.0.2.1", 3, time.Minute, at(10*time.Second)), true, 1, 0)
+	wantDecision(t, "3rd", hit(t, s, "ip:192.0.2.1", 3, time.Minute, at(20*time.Second)), true, 0, 0)
+	// the first event leaves the window at 60s
+	wantDecision(t, "4th", hit(t, s, "ip:192.0.2.1", 3, time.Minute, at(30*time.Second)), false, 0, 30*time.Second)
+}
+
+func testHitRefusedNotRecorded(t *testing.T, s store.Store) {
+	wantDecision(t, "first", hit(t, s, "k", 1, time.Minute, at(0)), true, 0, 0)
+	wantDecision(t, "refused", hit(t, s, "k", 1, time.Minute, at(30*time.Second)), false, 0, 30*time.Second)
+	// Had the refusal been recorded, it would still be in the window.
+	wantDecision(t, "after window", hit(t, s, "k", 1, time.Minute, at(time.Minute)), true, 0, 0)
+}
+
+func testHitSlidingWindow(t *testing.T, s store.Store) {
+	w := time.Minute
+	hit(t, s, "k", 2, w, at(0))
+	hit(t, s, "k", 2, w, at(40*time.Second))
+	wantDecision(t, "full", hit(t, s, "k", 2, w, at(50*time.Second)), false, 0, 10*time.Second)
+	wantDecision(t, "oldest left exactly at window end", hit(t, s, "k", 2, w, at(60*time.Second)), true, 0, 0)
+	wantDecision(t, "full again", hit(t, s, "k", 2, w, at(70*time.Second)), false, 0, 30*time.Second)
+	wantDecision(t, "one left", hit(t, s, "k", 2, w, at(100*time.Second)), true, 0, 0)
+}
+
+func testHitKeysIndependent(t *testing.T, s store.Store) {
+	hit(t, s, "ip:192.0.2.1", 1, time.Minute, at(0))
+	wantDecision(t, "other key", hit(t, s, "ip:192.0.2.2", 1, time.Minute, at(0)), true, 0, 0)
+	wantDecision(t, "same key", hit(t, s, "ip:192.0.2.1", 1, time.Minute, at(0)), false, 0, time.Minute)
+}
+
+func testHitZeroLimit(t *testing.T, s store.Store) {
+	wantDecision(t, "limit 0", hit(t, s, "k", 0, time.Minute, at(0)), false, 0, time.Minute)
+}
+
+// --- BeginSend ---
+
+func testBeginSendStores(t *testing.T, s store.Store) {
+	req := sendReq(alice, "c1", at(0))
+	res := wantSent(t, s, req)
+	want := req.Challenge
+	sameChallenge(t, "result challenge", res.Challenge, want)
+	c, ok, failures := getChallenge(t, s, alice)
+	if !ok || failures != 0 {
+		t.Fatalf("Challenge found=%v failures=%d, want true 0", ok, failures)
+	}
+	sameChallenge(t, "stored challenge", c, want)
+	wantNoChallenge(t, s, bob)
+}
+
+func testBeginSendReplaces(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantSent(t, s, sendReq(alice, "c2", at(time.Second)))
+	wantChallengeID(t, s, alice, "c2")
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(2*time.Second))), store.ConsumeGone)
+	wantConsume(t, consume(t, s, consumeReq(alice, "c2", "s2", at(2*time.Second))), store.ConsumeOK)
+}
+
+func testBeginSendPhoneLimit(t *testing.T, s store.Store) {
+	// 3 per 5 minutes
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
+	wantSent(t, s, sendReq(alice, "c3", at(2*time.Minute)))
+	res := send(t, s, sendReq(alice, "c4", at(3*time.Minute)))
+	wantStatus(t, res, store.SendPhoneLimited)
+	if res.RetryAfter != 2*time.Minute {
+		t.Fatalf("RetryAfter = %v, want 2m (when the first send leaves the window)", res.RetryAfter)
+	}
+	wantChallengeID(t, s, alice, "c3") // a refusal stores nothing
+	wantSent(t, s, sendReq(alice, "c5", at(5*time.Minute)))
+}
+
+func testBeginSendPhoneLimitPerPerson(t *testing.T, s store.Store) {
+	for i := range 3 {
+		wantSent(t, s, sendReq(alice, fmt.Sprint("a", i), at(time.Duration(i)*time.Second)))
+	}
+	wantStatus(t, send(t, s, sendReq(alice, "a3", at(3*time.Second))), store.SendPhoneLimited)
+	wantSent(t, s, sendReq(bob, "b0", at(3*time.Second)))
+}
+
+func testBeginSendCooldown(t *testing.T, s store.Store) {
+	req := sendReq(alice, "c1", at(0))
+	req.Cooldown = 30 * time.Second
+	wantSent(t, s, req)
+	req = sendReq(alice, "c2", at(10*time.Second))
+	req.Cooldown = 30 * time.Second
+	res := send(t, s, req)
+	wantStatus(t, res, store.SendCooldown)
+	if res.RetryAfter != 20*time.Second {
+		t.Fatalf("RetryAfter = %v, want 20s", res.RetryAfter)
+	}
+	wantChallengeID(t, s, alice, "c1")
+	req = sendReq(alice, "c3", at(30*time.Second))
+	req.Cooldown = 30 * time.Second
+	wantSent(t, s, req)
+}
+
+func testBeginSendCooldownNotCounted(t *testing.T, s store.Store) {
+	mk := func(id string, d time.Duration) store.SendRequest {
+		r := sendReq(alice, id, at(d))
+		r.Cooldown = 30 * time.Second
+		r.PhoneLimit = store.Limit{N: 2, Window: 5 * time.Minute}
+		return r
+	}
+	wantSent(t, s, mk("c1", 0))
+	wantStatus(t, send(t, s, mk("c2", 10*time.Second)), store.SendCooldown)
+	wantSent(t, s, mk("c3", 30*time.Second)) // the cooldown refusal did not use the limit
+	wantStatus(t, send(t, s, mk("c4", time.Minute)), store.SendPhoneLimited)
+}
+
+func testBeginSendCooldownZero(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantSent(t, s, sendReq(alice, "c2", at(0)))
+}
+
+func testBeginSendOptOutBeforeCooldown(t *testing.T, s store.Store) {
+	req := sendReq(alice, "c1", at(0))
+	req.Cooldown = time.Minute
+	wantSent(t, s, req)
+	if err := s.SetOptOut(t.Context(), alice, true, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	req = sendReq(alice, "c2", at(2*time.Second))
+	req.Cooldown = time.Minute
+	wantStatus(t, send(t, s, req), store.SendOptedOut)
+}
+
+func testBeginSendCooldownBeforeLimit(t *testing.T, s store.Store) {
+	mk := func(id string, d time.Duration) store.SendRequest {
+		r := sendReq(alice, id, at(d))
+		r.Cooldown = 30 * time.Second
+		r.PhoneLimit = store.Limit{N: 1, Window: 5 * time.Minute}
+		return r
+	}
+	wantSent(t, s, mk("c1", 0))
+	res := send(t, s, mk("c2", 10*time.Second))
+	wantStatus(t, res, store.SendCooldown)
+	if res.RetryAfter != 20*time.Second {
+		t.Fatalf("RetryAfter = %v, want 20s", res.RetryAfter)
+	}
+	res = send(t, s, mk("c3", 40*time.Second))
+	wantStatus(t, res, store.SendPhoneLimited)
+	if res.RetryAfter != 4*time.Minute+20*time.Second {
+		t.Fatalf("RetryAfter = %v, want 4m20s", res.RetryAfter)
+	}
+}
+
+func testBeginSendLimitBeforeUnknownUser(t *testing.T, s store.Store) {
+	for i := range 3 {
+		req := sendReq(alice, fmt.Sprint("c", i), at(time.Duration(i)*time.Second))
+		req.RequireUser = true
+		wantStatus(t, send(t, s, req), store.SendUnknownUser)
+	}
+	req := sendReq(alice, "c3", at(3*time.Second))
+	req.RequireUser = true
+	wantStatus(t, send(t, s, req), store.SendPhoneLimited)
+}
+
+func testBeginSendOptedOut(t *testing.T, s store.Store) {
+	if err := s.SetOptOut(t.Context(), alice, true, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	req := sendReq(alice, "c1", at(time.Second))
+	req.Cooldown = time.Minute
+	res := send(t, s, req)
+	wantStatus(t, res, store.SendOptedOut)
+	if res.RetryAfter != 0 {
+		t.Fatalf("RetryAfter = %v, want 0", res.RetryAfter)
+	}
+	wantNoChallenge(t, s, alice)
+	if err := s.SetOptOut(t.Context(), alice, false, at(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Neither cooldown nor limit was recorded by the refusal.
+	req = sendReq(alice, "c2", at(2*time.Second))
+	req.PhoneLimit = store.Limit{N: 1, Window: time.Hour}
+	wantSent(t, s, req)
+}
+
+func testOptOutClear(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.SetOptOut(ctx, alice, true, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOptOut(ctx, alice, true, at(0)); err != nil { // twice is fine
+		t.Fatal(err)
+	}
+	wantStatus(t, send(t, s, sendReq(alice, "c1", at(time.Second))), store.SendOptedOut)
+	wantSent(t, s, sendReq(bob, "b1", at(time.Second)))
+	if err := s.SetOptOut(ctx, alice, false, at(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOptOut(ctx, bob, false, at(2*time.Second)); err != nil { // clearing nothing is fine
+		t.Fatal(err)
+	}
+	wantSent(t, s, sendReq(alice, "c2", at(3*time.Second)))
+}
+
+func testBeginSendUnknownUser(t *testing.T, s store.Store) {
+	mk := func(id string, d time.Duration) store.SendRequest {
+		r := sendReq(alice, id, at(d))
+		r.RequireUser = true
+		r.Challenge.CreateUser = false
+		r.Cooldown = 30 * time.Second
+		r.PhoneLimit = store.Limit{N: 2, Window: 5 * time.Minute}
+		return r
+	}
+	res := send(t, s, mk("c1", 0))
+	wantStatus(t, res, store.SendUnknownUser)
+	wantNoChallenge(t, s, alice)
+	if _, ok, err := s.User(t.Context(), alice); err != nil || ok {
+		t.Fatalf("User: found=%v err=%v, want none", ok, err)
+	}
+	// The cooldown was started...
+	res = send(t, s, mk("c2", 10*time.Second))
+	wantStatus(t, res, store.SendCooldown)
+	if res.RetryAfter != 20*time.Second {
+		t.Fatalf("RetryAfter = %v, want 20s", res.RetryAfter)
+	}
+	// ...and the limit used, exactly as for a known phone.
+	wantStatus(t, send(t, s, mk("c3", 30*time.Second)), store.SendUnknownUser)
+	res = send(t, s, mk("c4", time.Minute))
+	wantStatus(t, res, store.SendPhoneLimited)
+	if res.RetryAfter != 4*time.Minute {
+		t.Fatalf("RetryAfter = %v, want 4m", res.RetryAfter)
+	}
+	wantNoChallenge(t, s, alice)
+}
+
+func testBeginSendKnownUser(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	req := sendReq(alice, "c2", at(time.Minute))
+	req.RequireUser = true
+	req.Challenge.CreateUser = false
+	wantSent(t, s, req)
+	wantChallengeID(t, s, alice, "c2")
+}
+
+func testBeginSendInvalid(t *testing.T, s store.Store) {
+	bad := map[string]func(r *store.SendRequest){
+		"empty challenge id": func(r *store.SendRequest) { r.Challenge.ID = "" },
+		"zero keep":          func(r *store.SendRequest) { r.Keep = 0 },
+		"zero window":        func(r *store.SendRequest) { r.PhoneLimit.Window = 0 },
+		"empty user":         func(r *store.SendRequest) { r.User = "" },
+	}
+	for name, mutate := range bad {
+		req := sendReq(alice, "c1", at(0))
+		mutate(&req)
+		_, err := s.BeginSend(t.Context(), req)
+		if !errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: err = %v, want ErrInvalid and not ErrUnavailable", name, err)
+		}
+	}
+	wantNoChallenge(t, s, alice)
+}
+
+// --- Resend ---
+
+func resendReq(u store.UserKey, id string, now time.Time) store.SendRequest {
+	r := sendReq(u, id, now)
+	r.Resend = true
+	r.Challenge.Channel = ""
+	r.Challenge.CreateUser = false
+	r.Challenge.Metadata = nil
+	return r
+}
+
+func testResendKeeps(t *testing.T, s store.Store) {
+	first := sendReq(alice, "c1", at(0))
+	first.Challenge.Channel = "whatsapp"
+	wantSent(t, s, first)
+
+	req := resendReq(alice, "c2", at(time.Minute))
+	res := wantSent(t, s, req)
+	want := req.Challenge
+	want.Channel = "whatsapp"
+	want.CreateUser = true
+	want.Metadata = meta
+	sameChallenge(t, "resend result", res.Challenge, want)
+	c := wantChallengeID(t, s, alice, "c2")
+	sameChallenge(t, "stored after resend", c, want)
+}
+
+func testResendChannelOverride(t *testing.T, s store.Store) {
+	first := sendReq(alice, "c1", at(0))
+	first.Challenge.Channel = "whatsapp"
+	wantSent(t, s, first)
+	req := resendReq(alice, "c2", at(time.Minute))
+	req.Challenge.Channel = "sms"
+	res := wantSent(t, s, req)
+	if res.Challenge.Channel != "sms" || !res.Challenge.CreateUser || !bytes.Equal(res.Challenge.Metadata, meta) {
+		t.Fatalf("resend challenge = %+v, want channel sms with kept CreateUser and Metadata", res.Challenge)
+	}
+}
+
+func testResendInvalidatesOld(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	fail(t, s, alice, "c1", 5, at(time.Second))
+	res := wantSent(t, s, resendReq(alice, "c2", at(time.Minute)))
+	if res.Challenge.Attempts != 0 {
+		t.Fatalf("Attempts = %d, want 0", res.Challenge.Attempts)
+	}
+	if c := wantChallengeID(t, s, alice, "c2"); c.Attempts != 0 {
+		t.Fatalf("stored Attempts = %d, want 0", c.Attempts)
+	}
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(time.Minute))), store.ConsumeGone)
+	wantConsume(t, consume(t, s, consumeReq(alice, "c2", "s2", at(time.Minute))), store.ConsumeOK)
+}
+
+func testResendNoChallenge(t *testing.T, s store.Store) {
+	req := resendReq(alice, "c1", at(0))
+	req.Cooldown = 30 * time.Second
+	req.PhoneLimit = store.Limit{N: 2, Window: 5 * time.Minute}
+	res := send(t, s, req)
+	wantStatus(t, res, store.SendNoChallenge)
+	wantNoChallenge(t, s, alice)
+
+	req = sendReq(alice, "c2", at(10*time.Second))
+	req.Cooldown = 30 * time.Second
+	req.PhoneLimit = store.Limit{N: 2, Window: 5 * time.Minute}
+	wantStatus(t, send(t, s, req), store.SendCooldown)
+
+	req.Now, req.Challenge.ID = at(30*time.Second), "c3"
+	wantSent(t, s, req)
+	req.Now, req.Challenge.ID = at(time.Minute), "c4"
+	wantStatus(t, send(t, s, req), store.SendPhoneLimited)
+}
+
+func testResendAfterExpiry(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	res := wantSent(t, s, resendReq(alice, "c2", at(codeTTL+time.Minute))) // expired, still kept
+	if !res.Challenge.CreateUser {
+		t.Fatal("resend after expiry lost CreateUser")
+	}
+}
+
+func testResendAfterKeep(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantStatus(t, send(t, s, resendReq(alice, "c2", at(keep))), store.SendNoChallenge)
+}
+
+// --- AbortSend ---
+
+func testAbortRefunds(t *testing.T, s store.Store) {
+	mk := func(id string, d time.Duration) store.SendRequest {
+		r := sendReq(alice, id, at(d))
+		r.Cooldown = 30 * time.Second
+		r.PhoneLimit = store.Limit{N: 1, Window: 5 * time.Minute}
+		return r
+	}
+	wantSent(t, s, mk("c1", 0))
+	if err := s.AbortSend(t.Context(), alice, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	wantNoChallenge(t, s, alice)
+	wantSent(t, s, mk("c2", time.Second)) // no cooldown, limit refunded
+	if err := s.AbortSend(t.Context(), alice, "unknown"); err != nil {
+		t.Fatal(err)
+	}
+	wantChallengeID(t, s, alice, "c2")
+}
+
+func testAbortStale(t *testing.T, s store.Store) {
+	mk := func(id string, d time.Duration) store.SendRequest {
+		r := sendReq(alice, id, at(d))
+		r.Cooldown = 30 * time.Second
+		return r // 3 per 5 minutes
+	}
+	wantSent(t, s, mk("A", 0))
+	wantSent(t, s, mk("B", 30*time.Second))
+	if err := s.AbortSend(t.Context(), alice, "A"); err != nil {
+		t.Fatal(err)
+	}
+	wantChallengeID(t, s, alice, "B")
+	res := send(t, s, mk("x", 40*time.Second))
+	wantStatus(t, res, store.SendCooldown) // B's cooldown stays
+	if res.RetryAfter != 20*time.Second {
+		t.Fatalf("RetryAfter = %v, want 20s", res.RetryAfter)
+	}
+	// A's send was refunded: B, C and D fit in 3 per 5 minutes.
+	wantSent(t, s, mk("C", 60*time.Second))
+	wantSent(t, s, mk("D", 90*time.Second))
+	wantStatus(t, send(t, s, mk("E", 120*time.Second)), store.SendPhoneLimited)
+}
+
+// --- Challenge and Fail ---
+
+func testChallengeNone(t *testing.T, s store.Store) {
+	_, ok, failures := getChallenge(t, s, alice)
+	if ok || failures != 0 {
+		t.Fatalf("Challenge found=%v failures=%d, want false 0", ok, failures)
+	}
+}
+
+func testChallengeExpired(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	c := wantChallengeID(t, s, alice, "c1") // read long after its ExpiresAt
+	if !c.ExpiresAt.Equal(at(codeTTL)) {
+		t.Fatalf("ExpiresAt = %v, want %v", c.ExpiresAt, at(codeTTL))
+	}
+}
+
+func testChallengeFailuresAcross(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	fail(t, s, alice, "c1", 5, at(time.Second))
+	fail(t, s, alice, "c1", 5, at(2*time.Second))
+	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
+	_, ok, failures := getChallenge(t, s, alice)
+	if !ok || failures != 2 {
+		t.Fatalf("Challenge found=%v failures=%d, want true 2", ok, failures)
+	}
+	if _, _, f := getChallenge(t, s, bob); f != 0 {
+		t.Fatalf("bob's failures = %d, want 0", f)
+	}
+}
+
+func testFailCounts(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	res := fail(t, s, alice, "c1", 3, at(time.Second))
+	if res != (store.FailResult{Destroyed: false, Failures: 1}) {
+		t.Fatalf("Fail = %+v, want 1 failure, not destroyed", res)
+	}
+	c := wantChallengeID(t, s, alice, "c1")
+	if c.Attempts != 1 {
+		t.Fatalf("Attempts = %d, want 1", c.Attempts)
+	}
+}
+
+func testFailMaxAttempts(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	for i := 1; i <= 2; i++ {
+		if res := fail(t, s, alice, "c1", 3, at(time.Duration(i)*time.Second)); res.Destroyed || res.Failures != i {
+			t.Fatalf("Fail %d = %+v", i, res)
+		}
+	}
+	res := fail(t, s, alice, "c1", 3, at(3*time.Second))
+	if res != (store.FailResult{Destroyed: true, Failures: 3}) {
+		t.Fatalf("3rd Fail = %+v, want destroyed with 3 failures", res)
+	}
+	_, ok, failures := getChallenge(t, s, alice)
+	if ok || failures != 3 {
+		t.Fatalf("Challenge found=%v failures=%d, want false 3", ok, failures)
+	}
+}
+
+func testFailStale(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantSent(t, s, sendReq(alice, "c2", at(time.Second)))
+	res := fail(t, s, alice, "c1", 1, at(2*time.Second))
+	if res != (store.FailResult{Destroyed: false, Failures: 1}) {
+		t.Fatalf("Fail = %+v, want 1 failure, not destroyed", res)
+	}
+	if c := wantChallengeID(t, s, alice, "c2"); c.Attempts != 0 {
+		t.Fatalf("current challenge Attempts = %d, want 0", c.Attempts)
+	}
+}
+
+func testFailNoChallenge(t *testing.T, s store.Store) {
+	res := fail(t, s, alice, "nothing", 3, at(0))
+	if res != (store.FailResult{Failures: 1}) {
+		t.Fatalf("Fail = %+v, want 1 failure", res)
+	}
+	if _, _, f := getChallenge(t, s, alice); f != 1 {
+		t.Fatalf("failures = %d, want 1", f)
+	}
+}
+
+func testFailAfterKeep(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	res := fail(t, s, alice, "c1", 1, at(keep))
+	if res != (store.FailResult{Failures: 1}) {
+		t.Fatalf("Fail = %+v, want 1 failure, not destroyed", res)
+	}
+}
+
+func testFailFailureTTL(t *testing.T, s store.Store) {
+	if f := fail(t, s, alice, "x", 5, at(0)).Failures; f != 1 {
+		t.Fatalf("failures = %d, want 1", f)
+	}
+	if f := fail(t, s, alice, "x", 5, at(59*time.Minute)).Failures; f != 2 {
+		t.Fatalf("failures = %d, want 2", f)
+	}
+	// kept for failureTTL since the last failure, not the first
+	if f := fail(t, s, alice, "x", 5, at(59*time.Minute+failureTTL-time.Millisecond)).Failures; f != 3 {
+		t.Fatalf("failures = %d, want 3", f)
+	}
+	last := at(59*time.Minute + failureTTL - time.Millisecond)
+	if f := fail(t, s, alice, "x", 5, last.Add(failureTTL)).Failures; f != 1 {
+		t.Fatalf("failures after a quiet failureTTL = %d, want 1 (a fresh count)", f)
+	}
+}
+
+// --- Consume ---
+
+func testConsumeCreates(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	now := at(time.Minute)
+	req := consumeReq(alice, "c1", "s1", now)
+	res := consume(t, s, req)
+	wantConsume(t, res, store.ConsumeOK)
+	if !res.Created {
+		t.Fatal("Created = false, want true")
+	}
+	want := store.User{
+		ID: req.NewUserID, Phone: phone, CreatedAt: now, UpdatedAt: now,
+		ConfirmedAt: now, LastSignInAt: now, Metadata: meta,
+	}
+	sameUser(t, "consume result", res.User, want)
+	u, ok, err := s.User(t.Context(), alice)
+	if err != nil || !ok {
+		t.Fatalf("User: found=%v err=%v", ok, err)
+	}
+	sameUser(t, "stored user", u, want)
+
+	sess := getSession(t, s, alice, "s1")
+	wantSess := store.Session{ID: "s1", User: alice, UserID: req.NewUserID, CreatedAt: now, ExpiresAt: req.Session.ExpiresAt}
+	sameSession(t, "session", sess, wantSess)
+	if !sess.Active(now) {
+		t.Fatal("new session not active")
+	}
+	wantNoChallenge(t, s, alice)
+}
+
+func sameUser(t *testing.T, what string, got, want store.User) {
+	t.Helper()
+	if got.ID != want.ID || got.Phone != want.Phone || !got.CreatedAt.Equal(want.CreatedAt) ||
+		!got.UpdatedAt.Equal(want.UpdatedAt) || !got.ConfirmedAt.Equal(want.ConfirmedAt) ||
+		!got.LastSignInAt.Equal(want.LastSignInAt) || !bytes.Equal(got.Metadata, want.Metadata) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func sameSession(t *testing.T, what string, got, want store.Session) {
+	t.Helper()
+	if got.ID != want.ID || got.User != want.User || got.UserID != want.UserID ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		!got.RevokedAt.Equal(want.RevokedAt) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func testConsumeFirstToken(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	res := rotate(t, s, alice, "rt-s1", "rt-2", 0, at(time.Minute))
+	wantRotate(t, res, store.RotateOK)
+	if res.Session.ID != "s1" {
+		t.Fatalf("rotated session = %s, want s1", res.Session.ID)
+	}
+}
+
+func testConsumeResetsFailures(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	fail(t, s, alice, "c1", 5, at(time.Second))
+	fail(t, s, alice, "c1", 5, at(2*time.Second))
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(3*time.Second))), store.ConsumeOK)
+	if _, _, f := getChallenge(t, s, alice); f != 0 {
+		t.Fatalf("failures after Consume = %d, want 0", f)
+	}
+	if f := fail(t, s, alice, "x", 5, at(4*time.Second)).Failures; f != 1 {
+		t.Fatalf("next failure count = %d, want 1", f)
+	}
+}
+
+func testConsumeExistingUser(t *testing.T, s store.Store) {
+	first := login(t, s, alice, "s1", at(0))
+	later := at(time.Hour)
+	req := sendReq(alice, "c2", later)
+	req.Challenge.Metadata = []byte(`{"plan":"gold"}`) // metadata applies only on creation
+	wantSent(t, s, req)
+	res := consume(t, s, consumeReq(alice, "c2", "s2", later))
+	wantConsume(t, res, store.ConsumeOK)
+	if res.Created {
+		t.Fatal("Created = true for an existing user")
+	}
+	want := first.User
+	want.UpdatedAt = later
+	want.LastSignInAt = later
+	sameUser(t, "second sign-in", res.User, want)
+	if s2 := getSession(t, s, alice, "s2"); s2.UserID != first.User.ID {
+		t.Fatalf("session user ID = %s, want %s", s2.UserID, first.User.ID)
+	}
+	if s1 := getSession(t, s, alice, "s1"); !s1.Active(later) {
+		t.Fatal("a new sign-in ended the earlier session")
+	}
+}
+
+func testConsumeNoUser(t *testing.T, s store.Store) {
+	req := sendReq(alice, "c1", at(0))
+	req.Challenge.CreateUser = false
+	wantSent(t, s, req)
+	fail(t, s, alice, "c1", 5, at(time.Second))
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(time.Minute))), store.ConsumeNoUser)
+	if _, ok, _ := s.User(t.Context(), alice); ok {
+		t.Fatal("user created although the challenge did not allow it")
+	}
+	if _, ok, _ := s.Session(t.Context(), alice, "s1"); ok {
+		t.Fatal("session created without a user")
+	}
+	// The code was single use: it is consumed, the failures stand.
+	_, ok, failures := getChallenge(t, s, alice)
+	if ok || failures != 1 {
+		t.Fatalf("Challenge found=%v failures=%d, want false 1", ok, failures)
+	}
+}
+
+func testConsumeWrongID(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantConsume(t, consume(t, s, consumeReq(alice, "other", "s1", at(time.Second))), store.ConsumeGone)
+	wantConsume(t, consume(t, s, consumeReq(bob, "c1", "s1", at(time.Second))), store.ConsumeGone)
+	wantChallengeID(t, s, alice, "c1")
+}
+
+func testConsumeExpired(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(codeTTL))), store.ConsumeGone)
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(codeTTL-time.Millisecond))), store.ConsumeOK)
+}
+
+func testConsumeTwice(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(time.Second))), store.ConsumeOK)
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s2", at(time.Second))), store.ConsumeGone)
+	if _, ok, _ := s.Session(t.Context(), alice, "s2"); ok {
+		t.Fatal("second Consume created a session")
+	}
+}
+
+func testConsumeAfterDestroyed(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	fail(t, s, alice, "c1", 1, at(time.Second))
+	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(2*time.Second))), store.ConsumeGone)
+}
+
+func testConsumeConcurrent(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	const n = 16
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		results = make([]store.ConsumeResult, n)
+		errs    = make([]error, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = s.Consume(context.Background(), consumeReq(alice, "c1", fmt.Sprint("s", i), at(time.Second)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Consume %d: %v", i, errs[i])
+		}
+		switch results[i].Status {
+		case store.ConsumeOK:
+			won++
+		case store.ConsumeGone:
+			if _, ok, _ := s.Session(t.Context(), alice, fmt.Sprint("s", i)); ok {
+				t.Fatalf("losing Consume %d created a session", i)
+			}
+		default:
+			t.Fatalf("Consume %d status = %d", i, results[i].Status)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d Consumes won, want exactly 1", won)
+	}
+}
+
+// --- User and Session ---
+
+func testUserUnknown(t *testing.T, s store.Store) {
+	if _, ok, err := s.User(t.Context(), alice); err != nil || ok {
+		t.Fatalf("User: found=%v err=%v, want not found", ok, err)
+	}
+}
+
+func testSessionUnknown(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	if _, ok, err := s.Session(t.Context(), alice, "nope"); err != nil || ok {
+		t.Fatalf("Session: found=%v err=%v, want not found", ok, err)
+	}
+	if _, ok, err := s.Session(t.Context(), bob, "s1"); err != nil || ok {
+		t.Fatalf("another person's Session: found=%v err=%v, want not found", ok, err)
+	}
+}
+
+func testSessionRevokedExpired(t *testing.T, s store.Store) {
+	res := login(t, s, alice, "s1", at(0))
+	login(t, s, alice, "s2", at(time.Second))
+	revoked := at(time.Minute)
+	wantIDs(t, "Revoke", revoke(t, s, alice, store.RevokeOne, "s1", revoked), "s1")
+	sess := getSession(t, s, alice, "s1")
+	sameSession(t, "revoked session", sess, store.Session{
+		ID: "s1", User: alice, UserID: res.User.ID, CreatedAt: at(0),
+		ExpiresAt: at(30 * 24 * time.Hour), RevokedAt: revoked,
+	})
+	if sess.Active(revoked) {
+		t.Fatal("revoked session active")
+	}
+	// Expired by the caller's clock, still returned so it can tell why.
+	s2 := getSession(t, s, alice, "s2")
+	if s2.Active(s2.ExpiresAt) || !s2.RevokedAt.IsZero() {
+		t.Fatalf("s2 = %+v: want unrevoked and inactive at its ExpiresAt", s2)
+	}
+}
+
+// --- Rotate ---
+
+func testRotateActive(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	res := rotate(t, s, alice, "rt-s1", "rt-2", 10*time.Second, at(time.Minute))
+	wantRotate(t, res, store.RotateOK)
+	if res.Session.ID != "s1" || res.Session.User != alice || !res.Session.Active(at(time.Minute)) {
+		t.Fatalf("Session = %+v", res.Session)
+	}
+	if res.User.ID != "user-s1" || res.User.Phone != phone {
+		t.Fatalf("User = %+v", res.User)
+	}
+	// The new token is active: it rotates at any later time.
+	wantRotate(t, rotate(t, s, alice, "rt-2", "rt-3", 10*time.Second, at(time.Hour)), store.RotateOK)
+	// The old one is used: far beyond the interval it is a reuse.
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-4", 10*time.Second, at(time.Hour)), store.RotateReused)
+}
+
+func testRotateSibling(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-a", 10*time.Second, at(time.Minute)), store.RotateOK)
+	// a second tab presents the same token 10s later: still within the interval
+	res := rotate(t, s, alice, "rt-s1", "rt-b", 10*time.Second, at(time.Minute+10*time.Second))
+	wantRotate(t, res, store.RotateOK)
+	if res.Session.ID != "s1" {
+		t.Fatalf("Session = %s, want s1", res.Session.ID)
+	}
+	// both siblings are active
+	wantRotate(t, rotate(t, s, alice, "rt-a", "rt-a2", 10*time.Second, at(time.Minute+10*time.Second)), store.RotateOK)
+	wantRotate(t, rotate(t, s, alice, "rt-b", "rt-b2", 10*time.Second, at(time.Minute+10*time.Second)), store.RotateOK)
+	// the grace runs from the first use, not the latest sibling
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-c", 10*time.Second, at(time.Minute+11*time.Second)), store.RotateReused)
+}
+
+func testRotateReuse(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-2", 10*time.Second, at(time.Minute)), store.RotateOK)
+	reuse := at(time.Minute + 10*time.Second + time.Millisecond)
+	res := rotate(t, s, alice, "rt-s1", "rt-x", 10*time.Second, reuse)
+	wantRotate(t, res, store.RotateReused)
+	if res.Session.ID != "s1" || !res.Session.RevokedAt.Equal(reuse) {
+		t.Fatalf("Session = %+v, want s1 revoked at %v", res.Session, reuse)
+	}
+	if sess := getSession(t, s, alice, "s1"); !sess.RevokedAt.Equal(reuse) {
+		t.Fatalf("stored RevokedAt = %v, want %v", sess.RevokedAt, reuse)
+	}
+	// every token of the session is dead, including the innocent successor
+	wantRotate(t, rotate(t, s, alice, "rt-2", "rt-3", 10*time.Second, reuse), store.RotateNotFound)
+	wantRotate(t, rotate(t, s, alice, "rt-x", "rt-4", 10*time.Second, reuse), store.RotateNotFound)
+}
+
+func testRotateZeroInterval(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-2", 0, at(time.Minute)), store.RotateOK)
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-3", 0, at(time.Minute)), store.RotateReused)
+}
+
+func testRotateUnknown(t *testing.T, s store.Store) {
+	wantRotate(t, rotate(t, s, alice, "rt-none", "rt-2", time.Minute, at(0)), store.RotateNotFound)
+	login(t, s, alice, "s1", at(0))
+	wantRotate(t, rotate(t, s, alice, "rt-none", "rt-2", time.Minute, at(0)), store.RotateNotFound)
+}
+
+func testRotateExpired(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	sess := getSession(t, s, alice, "s1")
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-2", time.Minute, sess.ExpiresAt), store.RotateNotFound)
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-2", time.Minute, sess.ExpiresAt.Add(-time.Millisecond)), store.RotateOK)
+}
+
+func testRotateRevoked(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	revoke(t, s, alice, store.RevokeOne, "s1", at(time.Second))
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-2", time.Minute, at(2*time.Second)), store.RotateNotFound)
+}
+
+func testRotateOtherPerson(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantRotate(t, rotate(t, s, bob, "rt-s1", "rt-2", time.Minute, at(time.Second)), store.RotateNotFound)
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-2", time.Minute, at(time.Second)), store.RotateOK)
+}
+
+// --- Revoke ---
+
+func threeSessions(t *testing.T, s store.Store) {
+	t.Helper()
+	login(t, s, alice, "s1", at(0))
+	login(t, s, alice, "s2", at(time.Second))
+	login(t, s, alice, "s3", at(2*time.Second))
+}
+
+func wantRevoked(t *testing.T, s store.Store, u store.UserKey, id string, revoked bool) {
+	t.Helper()
+	if got := !getSession(t, s, u, id).RevokedAt.IsZero(); got != revoked {
+		t.Fatalf("session %s revoked = %v, want %v", id, got, revoked)
+	}
+}
+
+func testRevokeOne(t *testing.T, s store.Store) {
+	threeSessions(t, s)
+	wantIDs(t, "Revoke one", revoke(t, s, alice, store.RevokeOne, "s2", at(time.Minute)), "s2")
+	wantRevoked(t, s, alice, "s1", false)
+	wantRevoked(t, s, alice, "s2", true)
+	wantRevoked(t, s, alice, "s3", false)
+	wantIDs(t, "Revoke unknown", revoke(t, s, alice, store.RevokeOne, "nope", at(time.Minute)))
+}
+
+func testRevokeAll(t *testing.T, s store.Store) {
+	threeSessions(t, s)
+	wantIDs(t, "Revoke all", revoke(t, s, alice, store.RevokeAll, "", at(time.Minute)), "s1", "s2", "s3")
+	for _, id := range []string{"s1", "s2", "s3"} {
+		wantRevoked(t, s, alice, id, true)
+	}
+	wantIDs(t, "Revoke all again", revoke(t, s, alice, store.RevokeAll, "", at(2*time.Minute)))
+}
+
+func testRevokeOthers(t *testing.T, s store.Store) {
+	threeSessions(t, s)
+	wantIDs(t, "Revoke others", revoke(t, s, alice, store.RevokeOthers, "s2", at(time.Minute)), "s1", "s3")
+	wantRevoked(t, s, alice, "s2", false)
+	wantRotate(t, rotate(t, s, alice, "rt-s2", "rt-x", 0, at(time.Minute)), store.RotateOK)
+}
+
+func testRevokeAlready(t *testing.T, s store.Store) {
+	threeSessions(t, s)
+	first := at(time.Minute)
+	wantIDs(t, "Revoke one", revoke(t, s, alice, store.RevokeOne, "s1", first), "s1")
+	wantIDs(t, "Revoke one again", revoke(t, s, alice, store.RevokeOne, "s1", at(2*time.Minute)))
+	wantIDs(t, "Revoke all", revoke(t, s, alice, store.RevokeAll, "", at(3*time.Minute)), "s2", "s3")
+	if got := getSession(t, s, alice, "s1").RevokedAt; !got.Equal(first) {
+		t.Fatalf("RevokedAt moved to %v, want %v", got, first)
+	}
+}
+
+func testRevokeExpired(t *testing.T, s store.Store) {
+	login(t, s, alice, "old", at(0))
+	expires := getSession(t, s, alice, "old").ExpiresAt
+	login(t, s, alice, "new", expires.Add(-time.Hour))
+	// an expired session is already unusable: nothing to revoke or announce
+	wantIDs(t, "Revoke all", revoke(t, s, alice, store.RevokeAll, "", expires), "new")
+	wantIDs(t, "Revoke one", revoke(t, s, alice, store.RevokeOne, "old", expires))
+}
+
+func testRevokeOtherPerson(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantIDs(t, "bob revokes alice's session", revoke(t, s, bob, store.RevokeOne, "s1", at(time.Second)))
+	wantIDs(t, "bob revokes all", revoke(t, s, bob, store.RevokeAll, "", at(time.Second)))
+	wantRevoked(t, s, alice, "s1", false)
+}
+
+func testRevokeAnnounces(t *testing.T, s store.Store) {
+	threeSessions(t, s)
+	f := Subscribe(t, s, time.Minute)
+	f.WaitHealthy(t, true)
+	revoke(t, s, alice, store.RevokeOthers, "s1", at(time.Minute))
+	f.WaitRevoked(t, "s2", "s3")
+	if f.SawRevoked("s1") {
+		t.Fatal("feed revoked s1, which Revoke left alone")
+	}
+}
+
+// --- Subscribe ---
+
+func announce(t *testing.T, s store.Store, now time.Time, ids ...string) {
+	t.Helper()
+	if err := s.Announce(t.Context(), ids, now); err != nil {
+		t.Fatalf("Announce: %v", err)
+	}
+}
+
+func testSubscribeHealthy(t *testing.T, s store.Store) {
+	f := Subscribe(t, s, time.Minute)
+	f.WaitHealthy(t, true)
+	announce(t, s, time.Now(), "s1", "s2")
+	f.WaitRevoked(t, "s1", "s2")
+	announce(t, s, time.Now())
+	announce(t, s, time.Now(), "s3")
+	f.WaitRevoked(t, "s3")
+	for _, e := range f.History {
+		if e.Revoked != nil && len(e.Revoked) == 0 {
+			t.Fatal("empty Revoked call")
+		}
+	}
+}
+
+func testSubscribeSecond(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	f1 := Subscribe(t, s, time.Minute)
+	f2 := Subscribe(t, s, time.Minute)
+	f1.WaitHealthy(t, true)
+	f2.WaitHealthy(t, true)
+	revoke(t, s, alice, store.RevokeOne, "s1", at(time.Minute))
+	f1.WaitRevoked(t, "s1")
+	f2.WaitRevoked(t, "s1")
+}
+
+func testSubscribeReplay(t *testing.T, s store.Store) {
+	announce(t, s, time.Now().Add(-10*time.Second), "s1")
+	announce(t, s, time.Now(), "s2")
+	f := Subscribe(t, s, time.Minute)
+	f.WaitHealthy(t, true)
+	if !f.SawRevoked("s1", "s2") {
+		t.Fatalf("feed before Healthy(true) = %+v, want the replay of s1 and s2", f.History)
+	}
+}
+
+func testSubscribeNoOldReplay(t *testing.T, s store.Store) {
+	announce(t, s, time.Now().Add(-2*time.Minute), "old")
+	f := Subscribe(t, s, time.Minute)
+	f.WaitHealthy(t, true)
+	announce(t, s, time.Now(), "new")
+	f.WaitRevoked(t, "new")
+	if f.SawRevoked("old") {
+		t.Fatal("an announcement older than retain was replayed")
+	}
+}
+
+func testSubscribeReturns(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	f := &Feed{events: make(chan FeedEvent, 64)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Subscribe(ctx, time.Minute, f)
+	}()
+	f.WaitHealthy(t, true)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(FeedTimeout):
+		t.Fatal("Subscribe did not return after its context ended")
+	}
+}
+
+// --- FirstSeen, Ping ---
+
+func testFirstSeen(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for i, want := range []bool{true, false, false} {
+		got, err := s.FirstSeen(ctx, "nonce:abc", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("FirstSeen call %d = %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+func testFirstSeenKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, key := range []string{"nonce:a", "nonce:b"} {
+		if got, err := s.FirstSeen(ctx, key, time.Hour); err != nil || !got {
+			t.Fatalf("FirstSeen(%s) = %v, %v; want true", key, got, err)
+		}
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,323 @@
+package otpgate
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Validate implements caddy.Validator. It checks only the values that are
+// set, so it holds for explicit config before and after defaults are
+// applied; values holding a placeholder ({env.X}) are checked only for
+// presence, since they are expanded at provision time.
+func (a *App) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if s := a.Store; s != nil {
+		switch s.Type {
+		case "memory":
+			if s.URL != "" {
+				add("store memory: url is not allowed")
+			}
+		case "redis":
+			if err := checkRedisURL(s.URL); err != nil {
+				add("store redis: %v", err)
+			}
+		case "":
+			add("store: type is required (memory or redis)")
+		default:
+			add("store: unknown type %q (want memory or redis)", s.Type)
+		}
+	}
+
+	if s := a.SMS; s != nil {
+		switch s.Type {
+		case "console":
+			if s.Plivo != nil {
+				add("sms console: plivo options need `sms plivo`")
+			}
+		case "plivo":
+			errs = append(errs, validatePlivo(s.Plivo)...)
+		case "":
+			add("sms: type is required (console or plivo)")
+		default:
+			add("sms: unknown sender %q (want console or plivo)", s.Type)
+		}
+	}
+
+	otpLength := 6 // the default, which test codes must match when length is unset
+	if o := a.OTP; o != nil {
+		if o.Length != 0 {
+			if o.Length < 6 || o.Length > 10 {
+				add("otp length: must be 6..10 (got %d)", o.Length)
+			}
+			otpLength = o.Length
+		}
+		if o.TTL < 0 {
+			add("otp ttl: must be positive (got %v)", time.Duration(o.TTL))
+		}
+		if o.MaxAttempts < 0 {
+			add("otp max_attempts: must be > 0 (got %d)", o.MaxAttempts)
+		}
+		if o.ResendAfter != nil && *o.ResendAfter < 0 {
+			add("otp resend_after: must not be negative (got %v)", time.Duration(*o.ResendAfter))
+		}
+	}
+
+	for _, lim := range []struct {
+		name string
+		l    *LimitConfig
+	}{{"limit phone", a.PhoneLimit}, {"limit ip", a.IPLimit}} {
+		name, l := lim.name, lim.l
+		if l == nil {
+			continue
+		}
+		if l.Events <= 0 {
+			add("%s: events must be > 0 (got %d)", name, l.Events)
+		}
+		if l.Window <= 0 {
+			add("%s: window must be > 0 (got %v)", name, time.Duration(l.Window))
+		}
+	}
+
+	for _, region := range a.Countries {
+		if !hasPlaceholder(region) && !validRegion(region) {
+			add("countries: unknown region %q (want an ISO 3166-1 alpha-2 code such as US)", region)
+		}
+	}
+
+	for _, phone := range slices.Sorted(maps.Keys(a.TestPhones)) {
+		code := a.TestPhones[phone]
+		if !hasPlaceholder(phone) && !e164.MatchString(phone) {
+			add("test_phone: %q is not an E.164 number (want + then 7 to 15 digits)", phone)
+		}
+		if hasPlaceholder(code) {
+			continue
+		}
+		if !allDigits(code) {
+			add("test_phone %s: code must be digits only", phone)
+		} else if len(code) != otpLength {
+			add("test_phone %s: code must have otp length %d digits (got %d)", phone, otpLength, len(code))
+		}
+	}
+
+	if c := a.Captcha; c != nil {
+		switch c.Provider {
+		case "turnstile", "hcaptcha", "recaptcha":
+		case "":
+			add("captcha: provider is required (turnstile, hcaptcha or recaptcha)")
+		default:
+			add("captcha: unknown provider %q (want turnstile, hcaptcha or recaptcha)", c.Provider)
+		}
+		if c.Secret == "" {
+			add("captcha: secret is required")
+		}
+		if err := checkHTTPURL(c.VerifyURL); err != nil {
+			add("captcha verify_url: %v", err)
+		}
+	}
+
+	switch a.SigningAlg {
+	case "", "ES256", "EdDSA", "RS256":
+	default:
+		if !hasPlaceholder(a.SigningAlg) {
+			add("signing_alg: unknown algorithm %q (want ES256, EdDSA or RS256; HS256 is set by hmac_secret)", a.SigningAlg)
+		}
+	}
+	if a.HMACSecret != "" {
+		if a.SigningKeyFile != "" || a.SigningAlg != "" {
+			add("hmac_secret: cannot be combined with signing_key_file or signing_alg")
+		}
+		if !hasPlaceholder(a.HMACSecret) && len(a.HMACSecret) < minHMACSecret {
+			add("hmac_secret: must be at least %d bytes (got %d)", minHMACSecret, len(a.HMACSecret))
+		}
+	}
+
+	if a.AccessTTL < 0 {
+		add("access_ttl: must be positive (got %v)", time.Duration(a.AccessTTL))
+	}
+	if a.RefreshTTL < 0 {
+		add("refresh_ttl: must be positive (got %v)", time.Duration(a.RefreshTTL))
+	}
+	if a.AccessTTL > 0 && a.RefreshTTL > 0 && a.RefreshTTL <= a.AccessTTL {
+		add("refresh_ttl: must be longer than access_ttl (%v <= %v)", time.Duration(a.RefreshTTL), time.Duration(a.AccessTTL))
+	}
+	if r := a.RefreshReuseInterval; r != nil && *r < 0 {
+		add("refresh_reuse_interval: must not be negative (got %v)", time.Duration(*r))
+	}
+
+	if d := a.CookieDomain; d != "" && !hasPlaceholder(d) && !domainName.MatchString(strings.TrimPrefix(d, ".")) {
+		add("cookie_domain: %q is not a domain name (want e.g. example.com, no scheme or port)", d)
+	}
+	if t := a.MessageTemplate; t != "" && !strings.Contains(t, "{code}") {
+		add("message_template: must contain {code}")
+	}
+	if err := checkHTTPURL(a.PublicURL); err != nil {
+		add("public_url: %v", err)
+	}
+
+	return errors.Join(errs...)
+}
+
+// Validate implements caddy.Validator.
+func (h *Handler) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if h.APIPrefix != "" {
+		if err := checkRoutePath(h.APIPrefix); err != nil {
+			add("api_prefix: %v", err)
+		} else if h.APIPrefix == "/" {
+			add("api_prefix: must not be the site root")
+		}
+	}
+	if h.LoginPath != "" {
+		if err := checkRoutePath(h.LoginPath); err != nil {
+			add("login_path: %v", err)
+		} else if h.APIPrefix != "" && pathUnder(h.LoginPath, h.APIPrefix) {
+			add("login_path: %q must not be under api_prefix %q", h.LoginPath, h.APIPrefix)
+		}
+	}
+	for _, p := range h.Public {
+		if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
+			add("public: %q must start with '/' or '*'", p)
+		}
+	}
+	if c := h.AccentColor; c != "" && !hexColor.MatchString(c) {
+		add("accent_color: must be a CSS hex colour such as #4f46e5 (got %q)", c)
+	}
+	return errors.Join(errs...)
+}
+
+// minHMACSecret is the shortest HS256 secret accepted: the hash's size
+// (RFC 7518 section 3.2).
+const minHMACSecret = 32
+
+var (
+	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	hexColor    = regexp.MustCompile(`^#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$`)
+	placeholder = regexp.MustCompile(`\{[^{}\s]+\}`)
+	domainName  = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+)
+
+// hasPlaceholder reports whether v holds a Caddy placeholder such as
+// {env.X}, which is only known at provision time.
+func hasPlaceholder(v string) bool { return placeholder.MatchString(v) }
+
+// validRegion reports whether r is an ISO region the phone-number
+// library has metadata for.
+func validRegion(r string) bool {
+	return len(r) == 2 && r == strings.ToUpper(r) && phonenumbers.GetSupportedRegions()[r]
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRoutePath accepts a plain absolute path, without a trailing slash,
+// matcher wildcards, query or fragment.
+func checkRoutePath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("must start with '/' (got %q)", p)
+	case strings.ContainsAny(p, "*?#% \t\r\n{}\\"):
+		return fmt.Errorf("must be a plain path without wildcards, query or spaces (got %q)", p)
+	case strings.HasPrefix(p, "//"):
+		return fmt.Errorf("must not start with '//' (got %q)", p)
+	case len(p) > 1 && strings.HasSuffix(p, "/"):
+		return fmt.Errorf("must not end with '/' (got %q)", p)
+	}
+	return nil
+}
+
+// pathUnder reports whether p is prefix or a path below it.
+func pathUnder(p, prefix string) bool {
+	return p == prefix || strings.HasPrefix(p, strings.TrimSuffix(prefix, "/")+"/")
+}
+
+func checkRedisURL(raw string) error {
+	if raw == "" {
+		return errors.New("url is required")
+	}
+	if hasPlaceholder(raw) {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("invalid url: %v", err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "redis-sentinel":
+	default:
+		return fmt.Errorf("url scheme must be redis, rediss or redis-sentinel (got %q)", u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("url %q has no host", u.Redacted())
+	}
+	return nil
+}
+
+// checkHTTPURL accepts an empty value, a placeholder or an absolute
+// http(s) URL without query or fragment.
+func checkHTTPURL(raw string) error {
+	if raw == "" || hasPlaceholder(raw) {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an absolute http or https URL (got %q)", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("must not have credentials, a query or a fragment (got %q)", raw)
+	}
+	return nil
+}
+
+func validatePlivo(p *PlivoConfig) []error {
+	if p == nil {
+		return []error{errors.New("sms plivo: auth_id and auth_token are required")}
+	}
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if p.AuthID == "" {
+		add("sms plivo: auth_id is required")
+	}
+	if p.AuthToken == "" {
+		add("sms plivo: auth_token is required")
+	}
+	if (p.From == "") == (p.PowerpackUUID == "") {
+		add("sms plivo: exactly one of from and powerpack_uuid is required")
+	}
+	if err := checkHTTPURL(p.APIURL); err != nil {
+		add("sms plivo api_url: %v", err)
+	}
+	if p.Timeout < 0 {
+		add("sms plivo timeout: must be positive (got %v)", time.Duration(p.Timeout))
+	}
+	if t := p.WhatsAppTemplate; t != nil && (t.Name == "" || t.Language == "") {
+		add("sms plivo whatsapp_template: name and language are required")
+	}
+	return errs
+}
+
+var (
+	_ caddy.Validator = (*App)(nil)
+	_ caddy.Validator = (*Handler)(nil)
+)
