@@ -119,7 +119,7 @@ func waitJS(t *testing.T, ctx context.Context, expr string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!(" + expr + ")"))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
 		if err == nil && ok {
 			return
 		}

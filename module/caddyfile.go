@@ -101,7 +101,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit" // limit: seen per key
+		// countries and test_phone add up; limit is checked per key.
+		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit"
 		if seen[opt] && !repeatable {
 			return d.Errf("%s: already specified", opt)
 		}
@@ -415,6 +416,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "app_name":
 			h.AppName, err = oneArg(d, opt)
 		case "accent_color":
+			if d.CountRemainingArgs() == 0 {
+				return d.Err(`accent_color: missing colour; quote it, as in accent_color "#4f46e5" (an unquoted # starts a comment)`)
+			}
 			h.AccentColor, err = oneArg(d, opt)
 		case "login_template":
 			h.LoginTemplate, err = oneArg(d, opt)

@@ -350,6 +350,7 @@ func TestAdapt_BadCaddyfile_NamesTheOption(t *testing.T) {
 		{"gate value", site("gate maybe"), `gate: want on or off, got "maybe"`},
 		{"gate missing", site("gate"), "gate: wrong argument count"},
 		{"accent_color", site("accent_color red"), "accent_color: must be a CSS hex colour"},
+		{"accent_color unquoted", site("accent_color #4f46e5"), `quote it, as in accent_color "#4f46e5"`},
 		{"login_template args", site("login_template a b"), `login_template: unexpected argument "b"`},
 	}
 	for _, tt := range tests {
@@ -365,6 +366,49 @@ func TestAdapt_BadCaddyfile_NamesTheOption(t *testing.T) {
 				t.Errorf("error = %q, want the file and line", err)
 			}
 		})
+	}
+}
+
+// TestAdapt_ExampleCaddyfiles keeps the shipped examples, the quick start
+// among them, in step with the grammar.
+func TestAdapt_ExampleCaddyfiles(t *testing.T) {
+	files, err := filepath.Glob("../caddyfile/*Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no example Caddyfiles in ../caddyfile")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			body, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := adapt(t, filepath.Base(file), body)
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			if !bytes.Contains(out, []byte(`"handler":"otpgate"`)) {
+				t.Errorf("%s has no otpgate handler", file)
+			}
+		})
+	}
+}
+
+func TestAdapt_EnvPlaceholders(t *testing.T) {
+	t.Setenv("OTPGATE_TEST_SECRET", strings.Repeat("s", 32))
+	caddyfile := "{\n\totpgate {\n\t\thmac_secret {$OTPGATE_TEST_SECRET}\n\t\tstore redis {env.REDIS_URL}\n\t}\n}\n"
+	out, _, err := adapt(t, "Caddyfile", []byte(caddyfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// {$VAR} is the Caddyfile's own, expanded while parsing; {env.VAR} is a
+	// runtime placeholder and stays for the app to expand at provision.
+	for _, want := range []string{`"hmac_secret":"` + strings.Repeat("s", 32) + `"`, `"url":"{env.REDIS_URL}"`} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("adapted config lacks %s:\n%s", want, out)
+		}
 	}
 }
 

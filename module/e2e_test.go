@@ -18,9 +18,11 @@ import (
 // gatewayUnderTest is real Caddy with otpgate, a real redis-server, the
 // fake Plivo and an upstream that echoes what it received.
 type gatewayUnderTest struct {
-	base     string
-	plivo    *testenv.FakePlivo
-	upstream *httptest.Server
+	base      string
+	caddyfile string
+	redis     *testenv.Redis
+	plivo     *testenv.FakePlivo
+	upstream  *httptest.Server
 }
 
 func startGateway(t *testing.T, extraGlobal, extraSite string) *gatewayUnderTest {
@@ -34,6 +36,7 @@ func startGateway(t *testing.T, extraGlobal, extraSite string) *gatewayUnderTest
 	t.Cleanup(up.Close)
 	port := testenv.FreePort(t)
 	cfg := fmt.Sprintf(`{
+	storage file_system %s
 	admin off
 	auto_https off
 	otpgate {
@@ -60,9 +63,9 @@ http://127.0.0.1:%d {
 		reverse_proxy %s
 	}
 }
-`, redis.URL(), plivo.AuthID, plivo.AuthToken, plivo.URL(), extraGlobal, port, extraSite, strings.TrimPrefix(up.URL, "http://"))
+`, t.TempDir(), redis.URL(), plivo.AuthID, plivo.AuthToken, plivo.URL(), extraGlobal, port, extraSite, strings.TrimPrefix(up.URL, "http://"))
 	testenv.LoadCaddyfile(t, cfg)
-	return &gatewayUnderTest{base: fmt.Sprintf("http://127.0.0.1:%d", port), plivo: plivo, upstream: up}
+	return &gatewayUnderTest{base: fmt.Sprintf("http://127.0.0.1:%d", port), caddyfile: cfg, redis: redis, plivo: plivo, upstream: up}
 }
 
 func call(t *testing.T, c *http.Client, method, u, body string, hdr ...string) (int, http.Header, map[string]any) {

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/nyaruka/phonenumbers"
+
+	"github.com/otpgate/otpgate/module/phone"
 )
 
 // Validate implements caddy.Validator. It checks only the values that are
@@ -90,23 +91,23 @@ func (a *App) Validate() error {
 	}
 
 	for _, region := range a.Countries {
-		if !hasPlaceholder(region) && !validRegion(region) {
+		if !hasPlaceholder(region) && !phone.ValidRegion(region) {
 			add("countries: unknown region %q (want an ISO 3166-1 alpha-2 code such as US)", region)
 		}
 	}
 
-	for _, phone := range slices.Sorted(maps.Keys(a.TestPhones)) {
-		code := a.TestPhones[phone]
-		if !hasPlaceholder(phone) && !e164.MatchString(phone) {
-			add("test_phone: %q is not an E.164 number (want + then 7 to 15 digits)", phone)
+	for _, number := range slices.Sorted(maps.Keys(a.TestPhones)) {
+		code := a.TestPhones[number]
+		if !hasPlaceholder(number) && !e164.MatchString(number) {
+			add("test_phone: %q is not an E.164 number (want + then 7 to 15 digits)", number)
 		}
 		if hasPlaceholder(code) {
 			continue
 		}
 		if !allDigits(code) {
-			add("test_phone %s: code must be digits only", phone)
+			add("test_phone %s: code must be digits only", number)
 		} else if len(code) != otpLength {
-			add("test_phone %s: code must have otp length %d digits (got %d)", phone, otpLength, len(code))
+			add("test_phone %s: code must have otp length %d digits (got %d)", number, otpLength, len(code))
 		}
 	}
 
@@ -144,6 +145,10 @@ func (a *App) Validate() error {
 
 	if a.AccessTTL < 0 {
 		add("access_ttl: must be positive (got %v)", time.Duration(a.AccessTTL))
+	}
+	if time.Duration(a.AccessTTL) > 24*time.Hour {
+		// revocations are replayed to reconnecting instances for 25h
+		add("access_ttl: must be at most 24h (got %v)", time.Duration(a.AccessTTL))
 	}
 	if a.RefreshTTL < 0 {
 		add("refresh_ttl: must be positive (got %v)", time.Duration(a.RefreshTTL))
@@ -212,12 +217,6 @@ var (
 // hasPlaceholder reports whether v holds a Caddy placeholder such as
 // {env.X}, which is only known at provision time.
 func hasPlaceholder(v string) bool { return placeholder.MatchString(v) }
-
-// validRegion reports whether r is an ISO region the phone-number
-// library has metadata for.
-func validRegion(r string) bool {
-	return len(r) == 2 && r == strings.ToUpper(r) && phonenumbers.GetSupportedRegions()[r]
-}
 
 func allDigits(s string) bool {
 	if s == "" {

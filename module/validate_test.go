@@ -96,7 +96,6 @@ func TestAppValidate_RefusesBadConfig_NamingTheField(t *testing.T) {
 		{"limit ip events", App{IPLimit: &LimitConfig{Events: -1, Window: dur(time.Minute)}}, "limit ip: events must be > 0 (got -1)"},
 		{"limit ip window", App{IPLimit: &LimitConfig{Events: 1, Window: dur(-time.Minute)}}, "limit ip: window must be > 0"},
 		{"country unknown", App{Countries: []string{"US", "XX"}}, `countries: unknown region "XX"`},
-		{"country lowercase", App{Countries: []string{"us"}}, `countries: unknown region "us"`},
 		{"country alpha-3", App{Countries: []string{"USA"}}, `countries: unknown region "USA"`},
 		{"test phone not e164", App{TestPhones: map[string]string{"0044 20 7183 8750": "123456"}}, `test_phone: "0044 20 7183 8750" is not an E.164 number`},
 		{"test phone too long", App{TestPhones: map[string]string{"+1234567890123456": "123456"}}, "is not an E.164 number"},

@@ -99,6 +99,8 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error) {
 	}
 	var body []byte
 	if r != nil && r.Header.Get(APIVersionHeader) == APIVersion20240101 {
+		// clients read the newer body only when the answer says it is one
+		h.Set(APIVersionHeader, APIVersion20240101)
 		body, _ = json.Marshal(struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`

@@ -104,8 +104,8 @@ func checkDuplicateKeys(body []byte) error {
 		if len(stack) > 0 {
 			top = stack[len(stack)-1]
 		}
-		if top != nil && top.object && top.expect {
-			key, _ := tok.(string)
+		key, isKey := tok.(string)
+		if top != nil && top.object && top.expect && isKey {
 			if _, dup := top.keys[key]; dup {
 				return apierr.New(http.StatusBadRequest, apierr.BadJSON, fmt.Sprintf("Duplicate key %q.", key))
 			}

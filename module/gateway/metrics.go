@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,9 @@ type Metrics struct {
 	gate      *prometheus.CounterVec
 	feed      prometheus.Gauge
 	Delivered *prometheus.CounterVec
+
+	allowedOnce sync.Once
+	allowed     prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (if not
@@ -89,7 +93,16 @@ func (m *Metrics) providerLatency(channel string, d time.Duration, err error) {
 	}
 }
 
-func (m *Metrics) gateDecision(d string) { m.gate.WithLabelValues(d).Inc() }
+// gateDecision counts a gate decision. The common one is resolved once:
+// the label lookup would otherwise cost a hash per gated request.
+func (m *Metrics) gateDecision(d string) {
+	if d == "allowed" {
+		m.allowedOnce.Do(func() { m.allowed = m.gate.WithLabelValues("allowed") })
+		m.allowed.Inc()
+		return
+	}
+	m.gate.WithLabelValues(d).Inc()
+}
 
 func (m *Metrics) feedHealthy(ok bool) {
 	if ok {

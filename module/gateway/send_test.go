@@ -328,6 +328,9 @@ func TestSend_ErrorBodyForNewAPIVersion(t *testing.T) {
 	if r.status != 400 || r.body["code"] != "validation_failed" || r.body["message"] == nil {
 		t.Fatalf("got %d %s", r.status, r.raw)
 	}
+	if r.header.Get("X-Supabase-Api-Version") != "2024-01-01" {
+		t.Fatal("the newer error body must be announced with X-Supabase-Api-Version")
+	}
 }
 
 func TestNewCode_DigitsAndLength(t *testing.T) {

@@ -31,10 +31,10 @@ var ErrInvalid = errors.New("invalid store request")
 
 // AnnounceRetention is how long the revocation feed keeps announcements for
 // replay. Announce has no retain of its own, so the stores keep this much;
-// a Subscribe retain beyond it replays no further back. One hour covers the
-// default access token lifetime, after which a missed revocation no longer
-// matters.
-const AnnounceRetention = time.Hour
+// a Subscribe retain beyond it replays no further back. A revocation
+// matters for the access token lifetime (plus skew), so access_ttl is
+// limited to 24h.
+const AnnounceRetention = 25 * time.Hour
 
 // UserKey is the pseudonymous tag of one phone number, e.g. 22 base64url
 // characters. It never contains the phone itself.

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestStripIdentityHeaders_AllSpellings(t *testing.T) {
+	h := http.Header{}
+	for _, n := range []string{"X-Auth-User-Id", "X_Auth_User_Id", "x_auth_phone", "X-AUTH-SESSION-ID", "X-Auth_Session-Id"} {
+		h[n] = []string{"spoofed"}
+	}
+	h["X-Auth-Other"] = []string{"kept"}
+	h["Accept"] = []string{"kept"}
+	stripIdentityHeaders(h)
+	if len(h) != 2 || h.Get("X-Auth-Other") != "kept" || h.Get("Accept") != "kept" {
+		t.Fatalf("left %v", h)
+	}
+}
+
+func TestStripIdentityHeaders_NoAllocations(t *testing.T) {
+	h := http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "Authorization": {"Bearer x"}}
+	if n := testing.AllocsPerRun(100, func() { stripIdentityHeaders(h) }); n != 0 {
+		t.Fatalf("%v allocs per request", n)
+	}
+}
+
+func TestCheckDuplicateKeys(t *testing.T) {
+	ok := []string{`{}`, `{"a":{},"b":{}}`, `{"data":{},"gotrue_meta_security":{}}`, `{"a":[{"x":1},{"x":1}]}`, `{"a":{"a":1}}`}
+	bad := []string{`{"a":1,"a":2}`, `{"a":{"b":1,"b":2}}`, `{"a":[{"x":1,"x":2}]}`}
+	for _, s := range ok {
+		if err := checkDuplicateKeys([]byte(s)); err != nil {
+			t.Errorf("%s refused: %v", s, err)
+		}
+	}
+	for _, s := range bad {
+		if err := checkDuplicateKeys([]byte(s)); err == nil {
+			t.Errorf("%s accepted", s)
+		}
+	}
+}
