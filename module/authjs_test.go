@@ -28,7 +28,20 @@ func TestAuthJS_SupabaseClientWorksUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node not found on PATH: install Node.js 20+, then %s", authjsFix)
 	}
-	if _, err := os.Stat(filepath.Join(authjsDir, "node_modules", "@supabase", "auth-js", "package.json")); err != nil {
+	installed := filepath.Join(authjsDir, "node_modules", "@supabase", "auth-js", "package.json")
+	if _, err := os.Stat(installed); err != nil {
+		// install the pinned client from the lock file, so the README's one
+		// test command is enough on a fresh clone
+		npm, lerr := exec.LookPath("npm")
+		if lerr != nil {
+			t.Fatalf("@supabase/auth-js is not installed and npm is missing: %s", authjsFix)
+		}
+		out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--prefix", authjsDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("npm ci in testdata/authjs failed: %v\n%s\n%s", err, out, authjsFix)
+		}
+	}
+	if _, err := os.Stat(installed); err != nil {
 		t.Fatalf("@supabase/auth-js is not installed in testdata/authjs: %s (%v)", authjsFix, err)
 	}
 

@@ -2,7 +2,8 @@
 # Load test: plain reverse_proxy vs otpgate + reverse_proxy vs forward_auth,
 # measured in one run on one machine with wrk. Usage:
 #   scripts/loadtest/run.sh [duration] [connections]
-# OTPGATE_STORE=redis redis://127.0.0.1:6379/0 uses Redis instead of memory.
+# LOADTEST_REDIS=1 runs otpgate on a private redis-server (port 6390)
+# instead of the memory store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10s}
@@ -13,6 +14,11 @@ go build -o bin/caddy ./module/cmd/caddy
 go build -o bin/authsvc ./scripts/loadtest/authsvc
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+if [ "${LOADTEST_REDIS:-}" = 1 ]; then
+	redis-server --port 6390 --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+	for _ in $(seq 50); do redis-cli -p 6390 ping >/dev/null 2>&1 && break; sleep 0.1; done
+	export OTPGATE_STORE="redis redis://127.0.0.1:6390/0"
+fi
 XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work bin/caddy run --config scripts/loadtest/Caddyfile >"$work/caddy.log" 2>&1 &
 for _ in $(seq 100); do curl -fs http://127.0.0.1:9001/ >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs -X POST http://127.0.0.1:9002/auth/v1/otp -H 'Content-Type: application/json' -d '{"phone":"+12015550100"}' >/dev/null
@@ -39,7 +45,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | sed -n 2p; }
 plain=$(echo "${rps[9001]}" | median)
 gate=$(echo "${rps[9002]}" | median)
 fwd=$(echo "${rps[9003]}" | median)
-echo "wrk -t2 -c$CONN -d$DUR, median of 3 interleaved rounds (req/s)"
+echo "wrk -t2 -c$CONN -d$DUR, median of 3 interleaved rounds (req/s), store: ${OTPGATE_STORE:-memory}"
 printf '%-40s %10s %8s\n' "set-up" "req/s" "ratio"
 printf '%-40s %10.0f %8s\n' "reverse_proxy" "$plain" "1.00"
 printf '%-40s %10.0f %8.2f\n' "otpgate + reverse_proxy (ES256)" "$gate" "$(echo "$gate / $plain" | bc -l)"
