@@ -19,6 +19,7 @@ import (
 // fake Plivo and an upstream that echoes what it received.
 type gatewayUnderTest struct {
 	base      string
+	metrics   string // Caddy's Prometheus metrics
 	caddyfile string
 	redis     *testenv.Redis
 	plivo     *testenv.FakePlivo
@@ -34,7 +35,7 @@ func startGateway(t *testing.T, extraGlobal, extraSite string) *gatewayUnderTest
 		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "headers": r.Header})
 	}))
 	t.Cleanup(up.Close)
-	port := testenv.FreePort(t)
+	port, metricsPort := testenv.FreePort(t), testenv.FreePort(t)
 	cfg := fmt.Sprintf(`{
 	storage file_system %s
 	admin off
@@ -63,9 +64,13 @@ http://127.0.0.1:%d {
 		reverse_proxy %s
 	}
 }
-`, t.TempDir(), redis.URL(), plivo.AuthID, plivo.AuthToken, plivo.URL(), extraGlobal, port, extraSite, strings.TrimPrefix(up.URL, "http://"))
+
+http://127.0.0.1:%d {
+	metrics
+}
+`, t.TempDir(), redis.URL(), plivo.AuthID, plivo.AuthToken, plivo.URL(), extraGlobal, port, extraSite, strings.TrimPrefix(up.URL, "http://"), metricsPort)
 	testenv.LoadCaddyfile(t, cfg)
-	return &gatewayUnderTest{base: fmt.Sprintf("http://127.0.0.1:%d", port), caddyfile: cfg, redis: redis, plivo: plivo, upstream: up}
+	return &gatewayUnderTest{base: fmt.Sprintf("http://127.0.0.1:%d", port), metrics: fmt.Sprintf("http://127.0.0.1:%d/", metricsPort), caddyfile: cfg, redis: redis, plivo: plivo, upstream: up}
 }
 
 func call(t *testing.T, c *http.Client, method, u, body string, hdr ...string) (int, http.Header, map[string]any) {

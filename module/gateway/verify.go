@@ -75,8 +75,7 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 		case found:
 			outcome = "expired"
 		}
-		g.cfg.Metrics.verify(outcome)
-		g.logVerify(num, clientIP, outcome)
+		g.refuseOTP(num, clientIP, outcome)
 		return tokenResponse{}, errOTP()
 	}
 	if !hmac.Equal(c.CodeMAC, g.codeMAC(c.ID, num.E164, req.Token)) {
@@ -88,8 +87,7 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 		if res.Destroyed {
 			outcome = "wrong_code_destroyed"
 		}
-		g.cfg.Metrics.verify(outcome)
-		g.logVerify(num, clientIP, outcome)
+		g.refuseOTP(num, clientIP, outcome)
 		return tokenResponse{}, errOTP()
 	}
 	refresh, refreshHash, err := session.NewRefreshToken(string(uk))
@@ -114,8 +112,7 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 		return tokenResponse{}, storeError(err)
 	}
 	if res.Status != store.ConsumeOK {
-		g.cfg.Metrics.verify("lost_race")
-		g.logVerify(num, clientIP, "consumed_elsewhere")
+		g.refuseOTP(num, clientIP, "consumed_elsewhere")
 		return tokenResponse{}, errOTP()
 	}
 	sess.UserID = res.User.ID
@@ -126,6 +123,12 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 	g.cfg.Metrics.verify("ok")
 	g.logVerify(num, clientIP, "ok", zap.Bool("user_created", res.Created))
 	return out, nil
+}
+
+func (g *Gateway) refuseOTP(num phone.Number, clientIP, outcome string) {
+	g.cfg.Metrics.verify(outcome)
+	g.cfg.Metrics.refusal(apierr.OTPExpired)
+	g.logVerify(num, clientIP, outcome)
 }
 
 func (g *Gateway) logVerify(num phone.Number, clientIP, outcome string, extra ...zap.Field) {

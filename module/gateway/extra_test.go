@@ -1,0 +1,116 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otpgate/otpgate/module/captcha"
+	"github.com/otpgate/otpgate/module/internal/testenv"
+)
+
+func TestSend_Captcha_RequiredAndClientIPPassedOn(t *testing.T) {
+	var mu sync.Mutex
+	var seen []url.Values
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		seen = append(seen, r.PostForm)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostForm.Get("response") == "good-token" {
+			_, _ = w.Write([]byte(`{"success":true}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"success":false}`))
+	}))
+	defer site.Close()
+	e := newEnv(t, openMemory(t), func(c *Config) {
+		c.Captcha = &captcha.Verifier{Provider: "turnstile", Secret: "shh", VerifyURL: site.URL}
+	})
+	wantError(t, e.send(alice), 400, "captcha_failed")
+	wantError(t, e.do("POST", "/auth/v1/otp", `{"phone":"`+alice+`","captcha_token":"bad-token"}`), 400, "captcha_failed")
+	if e.sender.count() != 0 {
+		t.Fatal("a send without a valid captcha reached the sender")
+	}
+	r := e.do("POST", "/auth/v1/otp", `{"phone":"`+alice+`","gotrue_meta_security":{"captcha_token":"good-token"}}`)
+	if r.status != 200 {
+		t.Fatalf("valid captcha (auth-js form): %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(time.Minute)
+	wantError(t, e.do("POST", "/auth/v1/resend", `{"type":"sms","phone":"`+alice+`"}`), 400, "captcha_failed")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 2 || seen[1].Get("remoteip") != "203.0.113.7" || seen[1].Get("secret") != "shh" {
+		t.Fatalf("siteverify got %v", seen)
+	}
+}
+
+// The per-phone limit is shared by gateways on one Redis: three sends
+// through two instances use up the phone's quota on both.
+func TestSend_LimitsHoldAcrossInstancesSharingRedis(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	a := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.ResendAfter = -1 })
+	b := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.ResendAfter = -1 })
+	a.send(alice)
+	b.send(alice)
+	a.send(alice)
+	wantError(t, b.send(alice), 429, "over_sms_send_rate_limit")
+	wantError(t, a.send(alice), 429, "over_sms_send_rate_limit")
+}
+
+// Logs carry masked phones and outcomes, never a code, a token or the
+// full number.
+func TestLogs_NeverContainCodesTokensOrFullPhones(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	e := newEnv(t, openMemory(t), func(c *Config) { c.Logger = zap.New(core) })
+	e.send(alice)
+	code := e.sender.lastCode(t, alice)
+	e.verify(alice, "000000")
+	s := e.verify(alice, code)
+	if s.status != 200 {
+		t.Fatalf("verify %d", s.status)
+	}
+	e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+s.body["refresh_token"].(string)+`"}`)
+	e.do("POST", "/auth/v1/logout", "", bearer(s)...)
+	secrets := []string{code, s.body["access_token"].(string), s.body["refresh_token"].(string), alice, strings.TrimPrefix(alice, "+")}
+	var sends, verifies int
+	for _, entry := range logs.All() {
+		line := entry.Message
+		for k, v := range entry.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		for _, sec := range secrets {
+			if strings.Contains(line, sec) {
+				t.Errorf("log line leaks %q: %s", sec, line)
+			}
+		}
+		switch entry.Message {
+		case "send":
+			sends++
+			if entry.ContextMap()["phone"] != "+1***-***-0123" || entry.ContextMap()["country"] != "US" ||
+				entry.ContextMap()["client_ip"] != "203.0.113.7" || entry.ContextMap()["message_id"] == nil {
+				t.Errorf("send line lacks fields: %v", entry.ContextMap())
+			}
+		case "verify":
+			verifies++
+		}
+	}
+	if sends != 1 || verifies != 2 {
+		t.Fatalf("%d send lines and %d verify lines, want 1 and 2", sends, verifies)
+	}
+}
+
+func toString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}
