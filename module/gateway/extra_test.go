@@ -14,6 +14,9 @@ import (
 
 	"github.com/otpgate/otpgate/module/captcha"
 	"github.com/otpgate/otpgate/module/internal/testenv"
+	"github.com/otpgate/otpgate/module/store/redisstore"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestSend_Captcha_RequiredAndClientIPPassedOn(t *testing.T) {
@@ -113,4 +116,44 @@ func toString(v any) string {
 		return s
 	}
 	return ""
+}
+
+// The Redis budget of SPEC section 5: at most 2 commands per send and per
+// verify, and none per gated request once the token is cached.
+func TestRedisBudget_TwoPerSendTwoPerVerifyNonePerGatedRequest(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	opts, err := redisstore.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewUniversalClient(opts)
+	var n redisstore.CommandCounter
+	client.AddHook(&n)
+	st := redisstore.New(client)
+	t.Cleanup(func() { _ = st.Close() })
+	e := newEnv(t, st)
+	e.login("+14155550100") // loads the scripts into Redis
+
+	cost := func(f func()) int64 {
+		before := n.Count()
+		f()
+		return n.Count() - before
+	}
+	if c := cost(func() { e.send(alice) }); c != 2 {
+		t.Errorf("send cost %d Redis commands, want 2", c)
+	}
+	var s resp
+	if c := cost(func() { s = e.verify(alice, e.sender.lastCode(t, alice)) }); c != 2 || s.status != 200 {
+		t.Errorf("verify cost %d Redis commands (status %d), want 2", c, s.status)
+	}
+	e.do("GET", "/app", "", bearer(s)...) // first use verifies and caches
+	if c := cost(func() {
+		for i := 0; i < 10; i++ {
+			if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+				t.Fatalf("gated request %d", r.status)
+			}
+		}
+	}); c != 0 {
+		t.Errorf("10 gated requests cost %d Redis commands, want 0", c)
+	}
 }
