@@ -187,8 +187,12 @@ func TestGate_ValidSession_PassesAndOwnsIdentityHeaders(t *testing.T) {
 		for _, ck := range s.cookie {
 			c.Jar.SetCookies(u, []*http.Cookie{{Name: ck.Name, Value: ck.Value}})
 		}
-		if r := doWith(t, c, "GET", e.srv.URL+"/app", "", "Accept", "text/html"); r.status != 200 {
+		r = doWith(t, c, "GET", e.srv.URL+"/app", "", "Accept", "text/html")
+		if r.status != 200 {
 			t.Fatalf("cookie session: %d", r.status)
+		}
+		if strings.Contains(r.raw, "otpgate-access") || strings.Contains(r.raw, "otpgate-refresh") {
+			t.Fatalf("the upstream received the session cookies: %s", r.raw)
 		}
 	})
 }

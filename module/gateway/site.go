@@ -52,12 +52,14 @@ func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (
 		return nil, true
 	}
 	if !s.Gate || s.isPublic(p) {
+		stripSessionCookies(r.Header)
 		return nil, false
 	}
 	id, ok := s.G.gate(w, r, s)
 	if !ok {
 		return nil, true
 	}
+	stripSessionCookies(r.Header)
 	r.Header.Set(HeaderUserID, id.UserID)
 	r.Header.Set(HeaderPhone, id.Phone)
 	r.Header.Set(HeaderSessionID, id.SessionID)
@@ -104,6 +106,41 @@ func isOwnedHeader(name string) bool {
 		}
 	}
 	return false
+}
+
+// stripSessionCookies keeps the session cookies away from the upstream:
+// apps behind the gate get the identity headers, never the tokens (a
+// logged or leaked refresh token would be a stolen session).
+func stripSessionCookies(h http.Header) {
+	values := h["Cookie"]
+	dirty := false
+	for _, v := range values {
+		if strings.Contains(v, "otpgate-") {
+			dirty = true
+			break
+		}
+	}
+	if !dirty {
+		return
+	}
+	var kept []string
+	for _, v := range values {
+		for _, part := range strings.Split(v, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch name {
+			case "__Host-otpgate-access", "__Host-otpgate-refresh", "otpgate-access", "otpgate-refresh":
+				continue
+			}
+			if p := strings.TrimSpace(part); p != "" {
+				kept = append(kept, p)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
 func (s *Site) isPublic(p string) bool {

@@ -39,3 +39,16 @@ func TestCheckDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestStripSessionCookies_UpstreamNeverSeesTokens(t *testing.T) {
+	h := http.Header{"Cookie": {"theme=dark; __Host-otpgate-access=eyJ.a.b; __Host-otpgate-refresh=k.s", "otpgate-refresh=x; lang=en"}}
+	stripSessionCookies(h)
+	if got := h.Get("Cookie"); got != "theme=dark; lang=en" {
+		t.Fatalf("Cookie = %q", got)
+	}
+	h = http.Header{"Cookie": {"__Host-otpgate-access=a"}}
+	stripSessionCookies(h)
+	if _, ok := h["Cookie"]; ok {
+		t.Fatal("empty Cookie header kept")
+	}
+}
