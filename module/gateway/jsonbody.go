@@ -106,6 +106,9 @@ func checkDuplicateKeys(body []byte) error {
 		}
 		key, isKey := tok.(string)
 		if top != nil && top.object && top.expect && isKey {
+			// encoding/json matches field names without regard to case, so
+			// "phone" and "PHONE" are the same field to the decoder
+			key = strings.ToLower(key)
 			if _, dup := top.keys[key]; dup {
 				return apierr.New(http.StatusBadRequest, apierr.BadJSON, fmt.Sprintf("Duplicate key %q.", key))
 			}

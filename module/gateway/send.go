@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -90,7 +91,7 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			return sendResponse{}, apierr.Wrap(http.StatusBadRequest, apierr.CaptchaFailed, "Captcha verification failed.", err)
 		}
 	}
-	dec, err := g.cfg.Store.Hit(ctx, "ip:"+clientIP, g.cfg.IPLimit.N, g.cfg.IPLimit.Window, start)
+	dec, err := g.cfg.Store.Hit(ctx, "ip:"+ipLimitKey(clientIP), g.cfg.IPLimit.N, g.cfg.IPLimit.Window, start)
 	if err != nil {
 		return sendResponse{}, storeError(err)
 	}
@@ -124,10 +125,12 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			SentAt:     start,
 			ExpiresAt:  start.Add(g.cfg.CodeTTL),
 		},
-		Keep:        keep,
-		PhoneLimit:  g.cfg.PhoneLimit,
-		Cooldown:    g.cfg.ResendAfter,
-		RequireUser: !createUser,
+		Keep:       keep,
+		PhoneLimit: g.cfg.PhoneLimit,
+		Cooldown:   g.cfg.ResendAfter,
+		// a resend needs a pending challenge, which only a send that passed
+		// the user check (or was allowed to create the user) leaves behind
+		RequireUser: !createUser && !resend,
 		Resend:      resend,
 	})
 	if err != nil {
@@ -151,6 +154,9 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		// Answer exactly like a real send, after a typical provider
 		// delay, so that whether a phone has an account stays unknown.
 		g.cfg.Sleep(ctx, g.typicalSendLatency())
+		if channel == "" {
+			channel = sender.SMS // what a real resend of an SMS code answers
+		}
 		g.cfg.Metrics.send(channel, num.Region, "suppressed")
 		g.logSend(op, num, clientIP, "suppressed_"+begin.Status.String(), "", channel)
 		return g.sendResponse(uuid.NewString(), num, channel), nil
@@ -166,17 +172,24 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		_ = g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID)
 		return sendResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured.")
 	}
+	// The call outlives a client that hangs up: the message may be on its
+	// way, so the send must keep counting against the phone's limits. The
+	// sender bounds the call with its own timeout.
 	sent := g.now()
-	out, err := g.cfg.Sender.Send(ctx, sender.Message{To: num.E164, Channel: channel, Code: code, App: g.cfg.AppName, TTL: g.cfg.CodeTTL})
+	out, err := g.cfg.Sender.Send(context.WithoutCancel(ctx), sender.Message{To: num.E164, Channel: channel, Code: code, App: g.cfg.AppName, TTL: g.cfg.CodeTTL})
 	latency := g.now().Sub(sent)
 	g.cfg.Metrics.providerLatency(channel, latency, err)
 	if err != nil {
-		// The code never left: forget it and give the quota back, so a
-		// provider outage does not lock people out for the cooldown.
-		if aerr := g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID); aerr != nil {
-			g.log.Warn("abort send", zap.Error(aerr))
-		}
 		e := providerError(err)
+		// A definite refusal means the code never left: forget it and give
+		// the quota back, so a provider outage does not lock people out for
+		// the cooldown. After a timeout the message may still arrive, so
+		// the send keeps counting.
+		if e.Code == apierr.SMSSendFailed {
+			if aerr := g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID); aerr != nil {
+				g.log.Warn("abort send", zap.Error(aerr))
+			}
+		}
 		g.cfg.Metrics.send(channel, num.Region, e.Code)
 		g.cfg.Metrics.refusal(e.Code)
 		g.logSend(op, num, clientIP, e.Code, "", channel, zap.NamedError("provider_error", err))
@@ -284,6 +297,20 @@ func newCode(length int) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%0*s", length, n.String()), nil
+}
+
+// ipLimitKey is the client's address for the per-IP limit; IPv6 clients
+// are counted per /64, the smallest block a subscriber usually gets.
+func ipLimitKey(clientIP string) string {
+	addr, err := netip.ParseAddr(clientIP)
+	if err != nil || !addr.Is6() || addr.Is4In6() {
+		return clientIP
+	}
+	p, err := addr.Prefix(64)
+	if err != nil {
+		return clientIP
+	}
+	return p.String()
 }
 
 func ceilSeconds(d time.Duration) int64 {

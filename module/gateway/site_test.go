@@ -52,3 +52,16 @@ func TestStripSessionCookies_UpstreamNeverSeesTokens(t *testing.T) {
 		t.Fatal("empty Cookie header kept")
 	}
 }
+
+func TestIPLimitKey_IPv6CountedPer64(t *testing.T) {
+	a, b := ipLimitKey("2001:db8:1:2:aaaa::1"), ipLimitKey("2001:db8:1:2:bbbb::9")
+	if a != b || a != "2001:db8:1:2::/64" {
+		t.Fatalf("%s %s", a, b)
+	}
+	if ipLimitKey("2001:db8:1:3::1") == a {
+		t.Fatal("another /64 shares the limit")
+	}
+	if ipLimitKey("203.0.113.7") != "203.0.113.7" || ipLimitKey("::ffff:203.0.113.7") != "::ffff:203.0.113.7" {
+		t.Fatal("IPv4 keys changed")
+	}
+}

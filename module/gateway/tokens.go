@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -82,16 +83,29 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `scope must be "local", "global" or "others".`)
 	}
-	claims, err := g.authenticate(r)
+	// An expired access token still names its session (its signature is
+	// checked): signing out after an idle hour must end the session, not
+	// leave a refresh cookie that signs the person back in.
+	claims, err := g.authenticateAllowExpired(r)
 	if err != nil {
+		g.clearSessionCookies(w)
 		return err
 	}
 	now := g.now()
 	ids, err := g.cfg.Store.Revoke(r.Context(), g.userKey(claims.Phone), scope, claims.SessionID, now)
-	if err != nil {
-		return storeError(err)
-	}
+	// Revoked ids with an error mean the revocation is stored but its
+	// announcement failed: refuse the sessions here at once, announce
+	// again, and answer as done (instances whose feed is down check the
+	// store, which already says revoked).
 	g.cache.Revoke(ids, now.Add(g.revocationRetain()))
+	if err != nil {
+		if len(ids) == 0 {
+			return storeError(err)
+		}
+		if aerr := g.cfg.Store.Announce(context.WithoutCancel(r.Context()), ids, now); aerr != nil {
+			g.log.Error("logout: revocation stored but not announced", zap.Error(aerr), zap.Int("sessions", len(ids)))
+		}
+	}
 	if scope != store.RevokeOthers {
 		g.clearSessionCookies(w)
 	}
@@ -121,6 +135,16 @@ func (g *Gateway) serveUser(w http.ResponseWriter, r *http.Request) error {
 // live in the store (API routes can afford the round trip; the gate uses
 // the feed instead).
 func (g *Gateway) authenticate(r *http.Request) (session.Claims, error) {
+	return g.authenticateToken(r, false)
+}
+
+// authenticateAllowExpired is authenticate for logout: an authentic token
+// past its exp still identifies the session to end.
+func (g *Gateway) authenticateAllowExpired(r *http.Request) (session.Claims, error) {
+	return g.authenticateToken(r, true)
+}
+
+func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session.Claims, error) {
 	tok := bearerToken(r)
 	if tok == "" {
 		if c, err := r.Cookie(g.accessCookieName()); err == nil {
@@ -132,7 +156,7 @@ func (g *Gateway) authenticate(r *http.Request) (session.Claims, error) {
 	}
 	now := g.now()
 	claims, err := g.cfg.Tokens.Verify(tok, now)
-	if err != nil {
+	if err != nil && !(allowExpired && errors.Is(err, session.ErrExpired) && claims.SessionID != "") {
 		return session.Claims{}, apierr.Wrap(http.StatusUnauthorized, apierr.BadJWT, "Invalid or expired access token.", err)
 	}
 	s, ok, err := g.cfg.Store.Session(r.Context(), g.userKey(claims.Phone), claims.SessionID)

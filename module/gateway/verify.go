@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/hmac"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -17,11 +18,14 @@ import (
 
 // verifyRequest is the body of POST /verify.
 type verifyRequest struct {
-	Type               string        `json:"type"`
-	Phone              string        `json:"phone"`
-	Token              string        `json:"token"`
-	RedirectTo         string        `json:"redirect_to"`
-	GotrueMetaSecurity *metaSecurity `json:"gotrue_meta_security"`
+	Type       string `json:"type"`
+	Phone      string `json:"phone"`
+	Token      string `json:"token"`
+	RedirectTo string `json:"redirect_to"`
+	// auth-js sends its whole parameter object, options included; the
+	// captcha token in it is not needed for verify, so it is ignored.
+	Options            json.RawMessage `json:"options"`
+	GotrueMetaSecurity *metaSecurity   `json:"gotrue_meta_security"`
 }
 
 // errOTP is the one answer for a wrong, expired, used or unknown code:
