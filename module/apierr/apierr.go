@@ -92,9 +92,12 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error) {
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
-	if e.Status == http.StatusUnauthorized {
-		if h.Get("WWW-Authenticate") == "" {
-			h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	if e.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+		// RFC 6750: a request without credentials gets no error attribute
+		if e.Code == NoAuthorization {
+			h.Set("WWW-Authenticate", `Bearer realm="otpgate"`)
+		} else {
+			h.Set("WWW-Authenticate", `Bearer realm="otpgate", error="invalid_token"`)
 		}
 	}
 	var body []byte
