@@ -84,12 +84,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Secret:       secret,
 		Logger:       a.logger,
 		Metrics:      gateway.NewMetrics(ctx.GetMetricsRegistry()),
-		Policy:       phone.Policy{Countries: a.Countries},
-		TestPhones:   a.TestPhones,
+		Policy:       phone.Policy{Countries: expandAll(a.Countries, expand)},
+		TestPhones:   expandMap(a.TestPhones, expand),
 		CreateUser:   a.CreateUser,
 		AccessTTL:    time.Duration(a.AccessTTL),
 		RefreshTTL:   time.Duration(a.RefreshTTL),
-		CookieDomain: a.CookieDomain,
+		CookieDomain: expand(a.CookieDomain),
 		AppName:      a.AppName,
 		Issuer:       issuer,
 		Audience:     audience,
@@ -129,6 +129,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			AuthToken: expand(a.SMS.Plivo.AuthToken),
 			PublicURL: expand(a.PublicURL),
 			Seen:      g.FirstSeenNonce,
+			Forget:    g.ForgetNonce,
 			OnStatus:  func(_ context.Context, s plivo.Status) { g.DeliveryReport(s.Status) },
 			OnInbound: g.SetOptOut,
 			Logger:    a.logger.Named("plivo"),
@@ -153,6 +154,7 @@ func (a *App) buildSender(expand func(string) string) (sender.Sender, error) {
 		From:          expand(p.From),
 		PowerpackUUID: expand(p.PowerpackUUID),
 		APIURL:        expand(p.APIURL),
+		StatusURL:     expand(p.StatusURL),
 		Timeout:       time.Duration(p.Timeout),
 		Template:      a.MessageTemplate,
 	}
@@ -168,6 +170,14 @@ func (a *App) buildSender(expand func(string) string) (sender.Sender, error) {
 }
 
 func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(string) string) (session.KeyRing, error) {
+	// A secret whose variable is unset must not fall back to a generated
+	// key: upstreams expecting that secret or key would break silently.
+	if a.HMACSecret != "" && expand(a.HMACSecret) == "" {
+		return session.KeyRing{}, fmt.Errorf("otpgate: hmac_secret: %q expands to nothing", a.HMACSecret)
+	}
+	if a.SigningKeyFile != "" && expand(a.SigningKeyFile) == "" {
+		return session.KeyRing{}, fmt.Errorf("otpgate: signing_key_file: %q expands to nothing", a.SigningKeyFile)
+	}
 	if s := expand(a.HMACSecret); s != "" {
 		k, err := session.HMACKey([]byte(s))
 		if err != nil {
@@ -186,11 +196,30 @@ func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(
 		}
 		return session.KeyRing{Current: k}, nil
 	}
-	ring, err := session.LoadKeyRing(ctx, storage, a.SigningAlg)
+	ring, err := session.LoadKeyRing(ctx, storage, expand(a.SigningAlg))
 	if err != nil {
 		return session.KeyRing{}, fmt.Errorf("otpgate: signing key: %w", err)
 	}
 	return ring, nil
+}
+
+func expandAll(in []string, expand func(string) string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		out = append(out, expand(s))
+	}
+	return out
+}
+
+func expandMap(in map[string]string, expand func(string) string) map[string]string {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[expand(k)] = expand(v)
+	}
+	return out
 }
 
 // Start implements caddy.App: the gateway starts following the

@@ -246,6 +246,8 @@ func (a *App) parseSMS(d *caddyfile.Dispenser) error {
 				p.PowerpackUUID, err = oneArg(d, name)
 			case "api_url":
 				p.APIURL, err = oneArg(d, name)
+			case "status_url":
+				p.StatusURL, err = oneArg(d, name)
 			case "timeout":
 				p.Timeout, err = durationArg(d, name)
 			case "whatsapp_template":

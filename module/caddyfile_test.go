@@ -106,6 +106,7 @@ func TestAdapt_FullConfig_RoundTrips(t *testing.T) {
 			AuthToken:        "{env.PLIVO_AUTH_TOKEN}",
 			From:             "+14155550100",
 			APIURL:           "https://api.plivo.com/",
+			StatusURL:        "https://app.example.com/auth/v1/plivo/status",
 			Timeout:          caddy.Duration(10e9),
 			WhatsAppTemplate: &WhatsAppTemplate{Name: "otp_login", Language: "en_US"},
 		}},

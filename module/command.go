@@ -37,10 +37,11 @@ Not used when signing_key_file or hmac_secret is configured.`,
 }
 
 func cmdRotateKey(fl caddycmd.Flags) (int, error) {
-	st, err := configStorage(fl.String("config"), fl.String("adapter"))
+	st, done, err := configStorage(fl.String("config"), fl.String("adapter"))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
+	defer done()
 	if err := session.RotateKeyRing(context.Background(), st, fl.String("alg")); err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("rotating the signing key: %w", err)
 	}
@@ -48,31 +49,39 @@ func cmdRotateKey(fl caddycmd.Flags) (int, error) {
 	return caddy.ExitCodeSuccess, nil
 }
 
-// configStorage is the storage a config would use.
-func configStorage(configFile, adapter string) (certmagic.Storage, error) {
+// configStorage is the storage a config would use; done releases the
+// storage module once the caller is finished with it.
+func configStorage(configFile, adapter string) (st certmagic.Storage, done func(), err error) {
+	done = func() {}
 	if configFile == "" {
-		return caddy.DefaultStorage, nil
+		return caddy.DefaultStorage, done, nil
 	}
 	raw, _, _, err := caddycmd.LoadConfig(configFile, adapter)
 	if err != nil {
-		return nil, err
+		return nil, done, err
 	}
 	var cfg caddy.Config
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, err
+		return nil, done, err
 	}
 	if len(cfg.StorageRaw) == 0 {
-		return caddy.DefaultStorage, nil
+		return caddy.DefaultStorage, done, nil
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
 	mod, err := ctx.LoadModule(&cfg, "StorageRaw")
 	if err != nil {
-		return nil, fmt.Errorf("loading storage module: %w", err)
+		cancel()
+		return nil, done, fmt.Errorf("loading storage module: %w", err)
 	}
 	conv, ok := mod.(caddy.StorageConverter)
 	if !ok {
-		return nil, fmt.Errorf("storage module %T cannot provide storage", mod)
+		cancel()
+		return nil, done, fmt.Errorf("storage module %T cannot provide storage", mod)
 	}
-	return conv.CertMagicStorage()
+	st, err = conv.CertMagicStorage()
+	if err != nil {
+		cancel()
+		return nil, done, err
+	}
+	return st, cancel, nil
 }

@@ -31,10 +31,11 @@ func TestRotateKey_JWKSPublishesCurrentAndPrevious(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(g.caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := configStorage(cfgPath, "caddyfile")
+	st, done, err := configStorage(cfgPath, "caddyfile")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer done()
 	if _, ok := st.(*certmagic.FileStorage); !ok {
 		t.Fatalf("storage %T, want the config's file_system storage", st)
 	}

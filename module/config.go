@@ -141,6 +141,11 @@ type PlivoConfig struct {
 	// Default: https://api.plivo.com/
 	APIURL string `json:"api_url,omitempty"`
 
+	// StatusURL is where Plivo posts delivery reports for each message,
+	// e.g. https://app.example.com/auth/v1/plivo/status. Plivo sends them
+	// only to the URL given with the message. Default: none.
+	StatusURL string `json:"status_url,omitempty"`
+
 	// Timeout bounds one provider call. Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 

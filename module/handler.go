@@ -50,7 +50,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		AccentColor:  h.AccentColor,
 		APIPrefix:    h.APIPrefix,
 		LoginPath:    h.LoginPath,
-		TemplateFile: h.LoginTemplate,
+		TemplateFile: caddy.NewReplacer().ReplaceKnown(h.LoginTemplate, ""),
 		CodeLength:   codeLen,
 	})
 	if err != nil {

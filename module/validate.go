@@ -307,6 +307,9 @@ func validatePlivo(p *PlivoConfig) []error {
 	if err := checkHTTPURL(p.APIURL); err != nil {
 		add("sms plivo api_url: %v", err)
 	}
+	if err := checkHTTPURL(p.StatusURL); err != nil {
+		add("sms plivo status_url: %v", err)
+	}
 	if p.Timeout < 0 {
 		add("sms plivo timeout: must be positive (got %v)", time.Duration(p.Timeout))
 	}

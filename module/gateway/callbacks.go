@@ -22,6 +22,13 @@ func (g *Gateway) FirstSeenNonce(ctx context.Context, nonce string) (bool, error
 	return g.cfg.Store.FirstSeen(ctx, "plivo-nonce:"+nonce, nonceTTL)
 }
 
+// ForgetNonce lets a callback whose processing failed be delivered again.
+func (g *Gateway) ForgetNonce(ctx context.Context, nonce string) {
+	if err := g.cfg.Store.Forget(ctx, "plivo-nonce:"+nonce); err != nil {
+		g.log.Warn("forget callback nonce", zap.Error(err))
+	}
+}
+
 // SetOptOut records a STOP (out) or START from the owner of a number. The
 // number comes from Plivo, which may send it without '+'.
 func (g *Gateway) SetOptOut(ctx context.Context, from string, out bool) error {

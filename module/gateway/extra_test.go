@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/otpgate/otpgate/module/captcha"
 	"github.com/otpgate/otpgate/module/internal/testenv"
+	"github.com/otpgate/otpgate/module/store"
 	"github.com/otpgate/otpgate/module/store/redisstore"
 
 	"github.com/redis/go-redis/v9"
@@ -155,5 +158,61 @@ func TestRedisBudget_TwoPerSendTwoPerVerifyNonePerGatedRequest(t *testing.T) {
 		}
 	}); c != 0 {
 		t.Errorf("10 gated requests cost %d Redis commands, want 0", c)
+	}
+}
+
+// flakyAnnounce stores revocations but fails to announce them the first
+// times, as Redis does when the feed's slot is failing over.
+type flakyAnnounce struct {
+	store.Store
+	mu        sync.Mutex
+	fails     int
+	announced []string
+}
+
+func (f *flakyAnnounce) Revoke(ctx context.Context, u store.UserKey, scope store.RevokeScope, sid string, now time.Time) ([]string, error) {
+	ids, err := f.Store.Revoke(ctx, u, scope, sid, now)
+	if err != nil {
+		return ids, err
+	}
+	return ids, fmt.Errorf("announce: %w", store.ErrUnavailable)
+}
+
+func (f *flakyAnnounce) Announce(ctx context.Context, ids []string, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails > 0 {
+		f.fails--
+		return fmt.Errorf("announce: %w", store.ErrUnavailable)
+	}
+	f.announced = append(f.announced, ids...)
+	return nil
+}
+
+// A logout whose announcement fails still ends the session here at once,
+// answers 204, and keeps announcing until the feed takes it, so no other
+// instance keeps accepting the session.
+func TestLogout_AnnouncementFails_RetriedUntilAnnounced(t *testing.T) {
+	fa := &flakyAnnounce{Store: openMemory(t), fails: 3}
+	e := newEnv(t, fa, func(c *Config) { c.AnnounceRetry = 5 * time.Millisecond })
+	s := e.login(alice)
+	if r := e.do("POST", "/auth/v1/logout", "", bearer(s)...); r.status != 204 {
+		t.Fatalf("logout %d %s", r.status, r.raw)
+	}
+	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 401 {
+		t.Fatalf("this instance still accepts the session: %d", r.status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fa.mu.Lock()
+		n := len(fa.announced)
+		fa.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation was never announced")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

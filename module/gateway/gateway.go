@@ -62,6 +62,10 @@ type Config struct {
 	Audience      string
 	PlivoCallback PlivoCallbacks
 
+	// AnnounceRetry is how often revocations whose announcement failed are
+	// announced again. Default: 1s.
+	AnnounceRetry time.Duration
+
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Sleep waits for d unless ctx ends first; used to give unknown
@@ -83,6 +87,12 @@ type Gateway struct {
 	cache    *session.Cache
 	feedOK   atomic.Bool
 	sendEWMA atomic.Int64 // nanoseconds; typical provider latency
+
+	// pending holds revocations stored but not yet announced (the feed's
+	// log lives in another slot, which can fail on its own); they are
+	// announced again until it works, so other instances learn of them.
+	pendingMu sync.Mutex
+	pending   map[string]time.Time
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -133,6 +143,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.FailureLockout = 100
 	}
 	def(&cfg.FailureTTL, 24*time.Hour)
+	def(&cfg.AnnounceRetry, time.Second)
 	def(&cfg.AccessTTL, time.Hour)
 	def(&cfg.RefreshTTL, 720*time.Hour)
 	def(&cfg.RefreshReuse, 10*time.Second)
@@ -161,7 +172,7 @@ func New(cfg Config) (*Gateway, error) {
 			}
 		}
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, cache: session.NewCache(0)}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, cache: session.NewCache(0), pending: map[string]time.Time{}}
 	g.sendEWMA.Store(int64(300 * time.Millisecond))
 	return g, nil
 }
@@ -173,10 +184,72 @@ func (g *Gateway) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	g.done = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(g.done)
+		defer wg.Done()
 		g.cfg.Store.Subscribe(ctx, g.revocationRetain(), feedHandler{g})
 	}()
+	go func() {
+		defer wg.Done()
+		g.retryAnnouncements(ctx)
+	}()
+	go func() {
+		wg.Wait()
+		close(g.done)
+	}()
+}
+
+// announce publishes revocations on the feed, or keeps them to announce
+// again: a revocation other instances never hear of would let them accept
+// the session's access tokens until they expire.
+func (g *Gateway) announce(ctx context.Context, ids []string, at time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := g.cfg.Store.Announce(context.WithoutCancel(ctx), ids, at); err != nil {
+		g.log.Error("revocation stored but not announced yet; will retry", zap.Error(err), zap.Int("sessions", len(ids)))
+		g.pendingMu.Lock()
+		for _, id := range ids {
+			g.pending[id] = at
+		}
+		g.pendingMu.Unlock()
+	}
+}
+
+func (g *Gateway) retryAnnouncements(ctx context.Context) {
+	t := time.NewTicker(g.cfg.AnnounceRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.pendingMu.Lock()
+		if len(g.pending) == 0 {
+			g.pendingMu.Unlock()
+			continue
+		}
+		ids := make([]string, 0, len(g.pending))
+		oldest := g.now()
+		for id, at := range g.pending {
+			ids = append(ids, id)
+			if at.Before(oldest) {
+				oldest = at
+			}
+		}
+		g.pendingMu.Unlock()
+		if err := g.cfg.Store.Announce(ctx, ids, oldest); err != nil {
+			continue
+		}
+		g.pendingMu.Lock()
+		for _, id := range ids {
+			delete(g.pending, id)
+		}
+		g.pendingMu.Unlock()
+		g.log.Info("revocations announced after retry", zap.Int("sessions", len(ids)))
+	}
 }
 
 // Stop ends the feed and waits for it.

@@ -56,9 +56,7 @@ func (g *Gateway) Refresh(ctx context.Context, token string) (tokenResponse, err
 	switch res.Status {
 	case store.RotateReused:
 		g.cache.Revoke([]string{res.Session.ID}, now.Add(g.revocationRetain()))
-		if err := g.cfg.Store.Announce(context.WithoutCancel(ctx), []string{res.Session.ID}, now); err != nil {
-			g.log.Warn("announce revocation", zap.Error(err))
-		}
+		g.announce(ctx, []string{res.Session.ID}, now)
 		g.cfg.Metrics.refusal(apierr.RefreshTokenUsed)
 		g.log.Warn("refresh token reused: session revoked", zap.String("session_id", res.Session.ID))
 		return tokenResponse{}, apierr.New(http.StatusUnauthorized, apierr.RefreshTokenUsed, "Refresh token has already been used; the session was signed out.")
@@ -102,9 +100,7 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		if len(ids) == 0 {
 			return storeError(err)
 		}
-		if aerr := g.cfg.Store.Announce(context.WithoutCancel(r.Context()), ids, now); aerr != nil {
-			g.log.Error("logout: revocation stored but not announced", zap.Error(aerr), zap.Int("sessions", len(ids)))
-		}
+		g.announce(r.Context(), ids, now)
 	}
 	if scope != store.RevokeOthers {
 		g.clearSessionCookies(w)

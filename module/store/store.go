@@ -129,6 +129,10 @@ type Store interface {
 	// used to refuse replayed callback nonces.
 	FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
+	// Forget drops key from FirstSeen's memory, so a callback whose
+	// processing failed can be delivered again with the same nonce.
+	Forget(ctx context.Context, key string) error
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 

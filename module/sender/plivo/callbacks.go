@@ -37,6 +37,9 @@ type Callbacks struct {
 	// Seen records a nonce and reports whether it was new. Required: keep
 	// nonces at least as long as Plivo may retry a callback (a day is ample).
 	Seen func(ctx context.Context, nonce string) (first bool, err error)
+	// Forget drops a nonce whose request failed, so Plivo's redelivery is
+	// accepted; optional.
+	Forget func(ctx context.Context, nonce string)
 	// OnStatus receives parsed status callbacks; optional.
 	OnStatus func(ctx context.Context, s Status)
 	// OnInbound receives STOP (optOut true) and START (optOut false)
@@ -96,6 +99,11 @@ func (c *Callbacks) ServeInbound(w http.ResponseWriter, r *http.Request) {
 		if err := c.OnInbound(r.Context(), from, optOut); err != nil {
 			c.logger().Error("plivo: inbound keyword not recorded",
 				zap.String("from", maskPhone(from)), zap.Bool("opt_out", optOut), zap.Error(err))
+			// Plivo delivers again after a failure; the nonce must not
+			// make that redelivery look like a replay, or the STOP is lost.
+			if c.Forget != nil {
+				c.Forget(context.WithoutCancel(r.Context()), r.Header.Get("X-Plivo-Signature-V3-Nonce"))
+			}
 			apierr.Write(w, r, apierr.New(http.StatusServiceUnavailable, apierr.StoreUnavailable, "Try again later."))
 			return
 		}

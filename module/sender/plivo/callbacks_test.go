@@ -46,6 +46,11 @@ func newCallbacks(f *testenv.FakePlivo) (*Callbacks, *recorder, *observer.Observ
 			rec.nonces[nonce] = true
 			return first, nil
 		},
+		Forget: func(_ context.Context, nonce string) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			delete(rec.nonces, nonce)
+		},
 		OnStatus: func(_ context.Context, s Status) {
 			rec.mu.Lock()
 			defer rec.mu.Unlock()

@@ -29,6 +29,8 @@ func TestGolden_RecordedMessageAPIPayloads(t *testing.T) {
 		{"sms_request.json", func(c *Config) {}, sender.Message{To: "+14155550123", Channel: sender.SMS, Code: "482913", App: "Acme", TTL: 5 * time.Minute}},
 		{"sms_powerpack_request.json", func(c *Config) { c.From = ""; c.PowerpackUUID = "1f0e2c3a-0000-4000-8000-000000000001" },
 			sender.Message{To: "+447400123456", Channel: sender.SMS, Code: "48291305", App: "Acme", TTL: 10 * time.Minute}},
+		{"sms_status_url_request.json", func(c *Config) { c.StatusURL = "https://app.example.com/auth/v1/plivo/status" },
+			sender.Message{To: "+14155550123", Channel: sender.SMS, Code: "482913", App: "Acme", TTL: 5 * time.Minute}},
 		{"whatsapp_request.json", func(c *Config) { c.WhatsAppTemplate = "otp_login"; c.WhatsAppLanguage = "en" },
 			sender.Message{To: "+14155550123", Channel: sender.WhatsApp, Code: "482913", App: "Acme", TTL: 5 * time.Minute}},
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	// APIURL is the API base, default DefaultAPIURL. Only scheme and host are
 	// used: plivo-go replaces the path of every request.
 	APIURL string
+	// StatusURL, when set, is sent with every message as the URL Plivo
+	// posts its delivery reports to.
+	StatusURL string
 	// Timeout bounds one send, connection included; default DefaultTimeout.
 	Timeout time.Duration
 	// WhatsAppTemplate and WhatsAppLanguage name an approved authentication
@@ -212,6 +215,11 @@ func (s *Sender) params(channel, dst string, m sender.Message) plivogo.MessageCr
 		// Log is an interface{} with omitempty: a false bool is still sent,
 		// and Plivo then keeps neither the text nor the full number.
 		Log: false,
+	}
+	if s.cfg.StatusURL != "" {
+		// Plivo reports delivery only to the URL sent with the message.
+		p.URL = s.cfg.StatusURL
+		p.Method = http.MethodPost
 	}
 	if channel == sender.WhatsApp {
 		code := []plivogo.Parameter{{Type: "text", Text: m.Code}}

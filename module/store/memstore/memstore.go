@@ -662,6 +662,14 @@ func (s *Store) FirstSeen(ctx context.Context, key string, ttl time.Duration) (b
 	return true, nil
 }
 
+// Forget implements store.Store.
+func (s *Store) Forget(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.seen, key)
+	return nil
+}
+
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error { return nil }
 

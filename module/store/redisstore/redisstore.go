@@ -241,7 +241,10 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 		return store.Decision{}, err
 	}
 	nowMs := now.UnixMilli()
-	v, err := hitScript.Run(ctx, s.client, []string{"otpgate:{lim:" + key + "}"},
+	// The limit's shape is part of the key: two limits on one key (two
+	// deployments sharing Redis) must not trim each other's logs.
+	logKey := "otpgate:{lim:" + key + "}:" + strconv.Itoa(limit) + "/" + strconv.FormatInt(window.Milliseconds(), 10)
+	v, err := hitScript.Run(ctx, s.client, []string{logKey},
 		nowMs, limit, window.Milliseconds(), randomMember(nowMs)).Int64Slice()
 	if err != nil {
 		return store.Decision{}, unavailable("hit", err)
@@ -573,6 +576,14 @@ func (s *Store) FirstSeen(ctx context.Context, key string, ttl time.Duration) (b
 		return false, unavailable("first seen", err)
 	}
 	return n == 1, nil
+}
+
+// Forget implements store.Store.
+func (s *Store) Forget(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, "otpgate:{seen:"+key+"}").Err(); err != nil {
+		return unavailable("forget", err)
+	}
+	return nil
 }
 
 // Ping implements store.Store.

@@ -149,6 +149,7 @@ func init() {
 
 		{"FirstSeen_SecondTimeFalse", testFirstSeen},
 		{"FirstSeen_KeysIndependent", testFirstSeenKeys},
+		{"Forget_SeenAgainAsFirst", testForget},
 		{"Ping_OK", testPing},
 	}
 }
@@ -1318,6 +1319,25 @@ func testFirstSeenKeys(t *testing.T, s store.Store) {
 		if got, err := s.FirstSeen(ctx, key, time.Hour); err != nil || !got {
 			t.Fatalf("FirstSeen(%s) = %v, %v; want true", key, got, err)
 		}
+	}
+}
+
+func testForget(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if got, err := s.FirstSeen(ctx, "nonce:f", time.Hour); err != nil || !got {
+		t.Fatalf("first: %v %v", got, err)
+	}
+	if err := s.Forget(ctx, "nonce:f"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FirstSeen(ctx, "nonce:f", time.Hour); err != nil || !got {
+		t.Fatalf("after Forget: %v %v, want first again", got, err)
+	}
+	if got, _ := s.FirstSeen(ctx, "nonce:f", time.Hour); got {
+		t.Fatal("seen twice after Forget is not first")
+	}
+	if err := s.Forget(ctx, "nonce:never"); err != nil {
+		t.Fatalf("forgetting an unknown key: %v", err)
 	}
 }
 
