@@ -6,12 +6,15 @@ package otpgate
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/otpgate/otpgate/module/captcha"
 	"github.com/otpgate/otpgate/module/gateway"
@@ -64,6 +67,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("otpgate: server secret: %w", err)
+	}
+	if err := checkSharedSecret(ctx, st, secret, a.logger); err != nil {
+		return err
 	}
 	ring, err := a.keyRing(ctx, storage, expand)
 	if err != nil {
@@ -201,6 +207,28 @@ func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(
 		return session.KeyRing{}, fmt.Errorf("otpgate: signing key: %w", err)
 	}
 	return ring, nil
+}
+
+// checkSharedSecret refuses to start an instance whose server secret
+// differs from the one other instances on the same store use: their phone
+// limits, challenges and sessions would silently not be shared. That
+// happens when instances share Redis but not Caddy's storage. A store that
+// does not answer now is not a reason to refuse to start.
+func checkSharedSecret(ctx context.Context, st store.Store, secret []byte, log *zap.Logger) error {
+	sum := sha256.Sum256(append([]byte("otpgate secret fingerprint\x00"), secret...))
+	fp := hex.EncodeToString(sum[:8])
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	got, err := st.Claim(cctx, "secret-fingerprint", fp)
+	if err != nil {
+		log.Warn("could not check the server secret against the store", zap.Error(err))
+		return nil
+	}
+	if got != fp {
+		return fmt.Errorf("otpgate: this instance's server secret differs from the one other instances use with this store; " +
+			"instances that share Redis must share Caddy's storage (the `storage` global option), which holds otpgate/secret")
+	}
+	return nil
 }
 
 func expandAll(in []string, expand func(string) string) []string {

@@ -133,6 +133,11 @@ type Store interface {
 	// processing failed can be delivered again with the same nonce.
 	Forget(ctx context.Context, key string) error
 
+	// Claim stores value under key unless one is there already, and
+	// returns what the key holds afterwards. Instances use it to check that
+	// they share one server secret.
+	Claim(ctx context.Context, key, value string) (string, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 

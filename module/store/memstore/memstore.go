@@ -32,6 +32,7 @@ type Store struct {
 	limits    map[string]*eventLog
 	people    map[store.UserKey]*person
 	seen      map[string]time.Time // FirstSeen key -> wall expiry
+	claims    map[string]string    // Claim key -> value
 	feed      map[string]time.Time // revoked session ID -> announced at
 	subs      map[*subscriber]struct{}
 	nextSweep time.Time
@@ -660,6 +661,20 @@ func (s *Store) FirstSeen(ctx context.Context, key string, ttl time.Duration) (b
 	}
 	s.seen[key] = wall.Add(ttl)
 	return true, nil
+}
+
+// Claim implements store.Store.
+func (s *Store) Claim(ctx context.Context, key, value string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claims == nil {
+		s.claims = map[string]string{}
+	}
+	if v, ok := s.claims[key]; ok {
+		return v, nil
+	}
+	s.claims[key] = value
+	return value, nil
 }
 
 // Forget implements store.Store.

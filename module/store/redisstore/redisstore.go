@@ -578,6 +578,20 @@ func (s *Store) FirstSeen(ctx context.Context, key string, ttl time.Duration) (b
 	return n == 1, nil
 }
 
+// Claim implements store.Store: SET NX, then GET (two commands; used
+// once per provisioning, not per request).
+func (s *Store) Claim(ctx context.Context, key, value string) (string, error) {
+	k := "otpgate:{claim:" + key + "}"
+	if err := s.client.SetNX(ctx, k, value, 0).Err(); err != nil {
+		return "", unavailable("claim", err)
+	}
+	v, err := s.client.Get(ctx, k).Result()
+	if err != nil {
+		return "", unavailable("claim", err)
+	}
+	return v, nil
+}
+
 // Forget implements store.Store.
 func (s *Store) Forget(ctx context.Context, key string) error {
 	if err := s.client.Del(ctx, "otpgate:{seen:"+key+"}").Err(); err != nil {

@@ -150,6 +150,7 @@ func init() {
 		{"FirstSeen_SecondTimeFalse", testFirstSeen},
 		{"FirstSeen_KeysIndependent", testFirstSeenKeys},
 		{"Forget_SeenAgainAsFirst", testForget},
+		{"Claim_FirstValueWins", testClaim},
 		{"Ping_OK", testPing},
 	}
 }
@@ -1338,6 +1339,19 @@ func testForget(t *testing.T, s store.Store) {
 	}
 	if err := s.Forget(ctx, "nonce:never"); err != nil {
 		t.Fatalf("forgetting an unknown key: %v", err)
+	}
+}
+
+func testClaim(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if got, err := s.Claim(ctx, "secret", "fp-a"); err != nil || got != "fp-a" {
+		t.Fatalf("first claim: %q %v", got, err)
+	}
+	if got, err := s.Claim(ctx, "secret", "fp-b"); err != nil || got != "fp-a" {
+		t.Fatalf("second claim: %q %v, want the first value", got, err)
+	}
+	if got, err := s.Claim(ctx, "other", "fp-b"); err != nil || got != "fp-b" {
+		t.Fatalf("another key: %q %v", got, err)
 	}
 }
 
