@@ -34,18 +34,20 @@ run() {
 	wrk -t2 -c"$CONN" -d"$DUR" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'
 }
 run 9001 >/dev/null # warm-up
+ROUNDS=${ROUNDS:-5}
 declare -A rps
-for round in 1 2 3; do
+for round in $(seq "$ROUNDS"); do
 	for port in 9001 9002 9003; do
 		r=$(run $port)
 		rps[$port]="${rps[$port]:-} $r"
 	done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | sed -n 2p; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 plain=$(echo "${rps[9001]}" | median)
 gate=$(echo "${rps[9002]}" | median)
 fwd=$(echo "${rps[9003]}" | median)
-echo "wrk -t2 -c$CONN -d$DUR, median of 3 interleaved rounds (req/s), store: ${OTPGATE_STORE:-memory}"
+echo "wrk -t2 -c$CONN -d$DUR, median of $ROUNDS interleaved rounds (req/s), store: ${OTPGATE_STORE:-memory}"
+for port in 9001 9002 9003; do echo "  port $port rounds:${rps[$port]}"; done
 printf '%-40s %10s %8s\n' "set-up" "req/s" "ratio"
 printf '%-40s %10.0f %8s\n' "reverse_proxy" "$plain" "1.00"
 printf '%-40s %10.0f %8.2f\n' "otpgate + reverse_proxy (ES256)" "$gate" "$(echo "$gate / $plain" | bc -l)"
