@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -58,24 +59,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// register adds c to reg; after a config reload the collectors already
+// exist and the registered ones are kept, so counts carry on.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
-		if ok := asAlreadyRegistered(err, &are); ok {
+		if errors.As(err, &are) {
 			if existing, ok := are.ExistingCollector.(C); ok {
 				return existing
 			}
 		}
 	}
 	return c
-}
-
-func asAlreadyRegistered(err error, target *prometheus.AlreadyRegisteredError) bool {
-	are, ok := err.(prometheus.AlreadyRegisteredError)
-	if ok {
-		*target = are
-	}
-	return ok
 }
 
 func (m *Metrics) send(channel, country, outcome string) {
