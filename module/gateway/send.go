@@ -220,8 +220,10 @@ func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, 
 		default:
 			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms" or "whatsapp".`)
 		}
-		if req.Channel == "" && (req.Type == "sms" || req.Type == "whatsapp") && req.Type != "sms" {
-			req.Channel = req.Type
+		// auth-js always sends type "sms" for phone resends, so only an
+		// explicit "whatsapp" overrides the channel of the first send
+		if req.Channel == "" && req.Type == "whatsapp" {
+			req.Channel = sender.WhatsApp
 		}
 	}
 	if strings.TrimSpace(req.Phone) == "" {
