@@ -31,7 +31,6 @@ import (
 	"github.com/otpgate/otpgate/module/phone"
 	"github.com/otpgate/otpgate/module/sender"
 	"github.com/otpgate/otpgate/module/sender/plivo"
-	"github.com/otpgate/otpgate/module/session"
 	"github.com/otpgate/otpgate/module/store"
 	"github.com/otpgate/otpgate/module/store/memstore"
 	"github.com/otpgate/otpgate/module/store/redisstore"
@@ -113,26 +112,15 @@ func benchPlivo(b *testing.B) sender.Sender {
 // clock, following its store's revocation feed.
 func benchGateway(b *testing.B, st store.Store, snd sender.Sender) (*Gateway, *Site) {
 	b.Helper()
-	g, err := New(Config{
-		Store:      st,
-		Sender:     snd,
-		Tokens:     session.NewTokens(session.KeyRing{Current: sharedKey}, "otpgate", "authenticated"),
-		Secret:     []byte("0123456789abcdef0123456789abcdef"),
-		Sleep:      func(context.Context, time.Duration) {},
-		CreateUser: true,
-	})
+	cfg := baseConfig(st, snd)
+	cfg.Sleep = func(context.Context, time.Duration) {}
+	g, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	g.Start()
 	b.Cleanup(g.Stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for !g.feedOK.Load() {
-		if time.Now().After(deadline) {
-			b.Fatal("revocation feed did not become healthy")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFeed(b, g)
 	return g, &Site{G: g, APIPrefix: "/auth/v1", LoginPath: "/auth/login", Gate: true}
 }
 
@@ -193,22 +181,9 @@ func warmUp(b *testing.B, g *Gateway, rec *recSender) {
 	if rec == nil {
 		return
 	}
-	if _, err := g.Verify(ctx, verifyRequest{Type: "sms", Phone: p, Token: rec.lastCodeB(b, p)}, "192.0.2.1"); err != nil {
+	if _, err := g.Verify(ctx, verifyRequest{Type: "sms", Phone: p, Token: rec.lastCode(b, p)}, "192.0.2.1"); err != nil {
 		b.Fatalf("warm-up verify: %v", err)
 	}
-}
-
-func (s *recSender) lastCodeB(b *testing.B, to string) string {
-	b.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.msgs) - 1; i >= 0; i-- {
-		if s.msgs[i].To == to {
-			return s.msgs[i].Code
-		}
-	}
-	b.Fatalf("no message sent to %s", to)
-	return ""
 }
 
 func benchSend(b *testing.B, st store.Store, cnt *benchCounter, snd sender.Sender) {
@@ -346,7 +321,7 @@ func benchGateRequest(b *testing.B) (*Site, func() *http.Request) {
 	if _, err := g.Send(ctx, sendRequest{Phone: p}, "192.0.2.1", false); err != nil {
 		b.Fatal(err)
 	}
-	out, err := g.Verify(ctx, verifyRequest{Type: "sms", Phone: p, Token: rec.lastCodeB(b, p)}, "192.0.2.1")
+	out, err := g.Verify(ctx, verifyRequest{Type: "sms", Phone: p, Token: rec.lastCode(b, p)}, "192.0.2.1")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func (s *recSender) count() int {
 	return len(s.msgs)
 }
 
-func (s *recSender) lastCode(t *testing.T, to string) string {
+func (s *recSender) lastCode(t testing.TB, to string) string {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,21 +143,26 @@ var sharedKey = func() session.Key {
 	return k
 }()
 
+// baseConfig is the configuration every test and benchmark gateway shares.
+func baseConfig(st store.Store, snd sender.Sender) Config {
+	return Config{
+		Store:      st,
+		Sender:     snd,
+		Tokens:     session.NewTokens(session.KeyRing{Current: sharedKey}, "otpgate", "authenticated"),
+		Secret:     []byte("0123456789abcdef0123456789abcdef"),
+		CreateUser: true,
+	}
+}
+
 func newEnv(t *testing.T, st store.Store, opts ...option) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), sender: &recSender{}, ip: "203.0.113.7"}
-	cfg := Config{
-		Store:  st,
-		Sender: e.sender,
-		Tokens: session.NewTokens(session.KeyRing{Current: sharedKey}, "otpgate", "authenticated"),
-		Secret: []byte("0123456789abcdef0123456789abcdef"),
-		Now:    e.clock.Now,
-		Sleep: func(_ context.Context, d time.Duration) {
-			e.mu.Lock()
-			e.slept = append(e.slept, d)
-			e.mu.Unlock()
-		},
-		CreateUser: true,
+	cfg := baseConfig(st, e.sender)
+	cfg.Now = e.clock.Now
+	cfg.Sleep = func(_ context.Context, d time.Duration) {
+		e.mu.Lock()
+		e.slept = append(e.slept, d)
+		e.mu.Unlock()
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -195,7 +200,7 @@ func newEnv(t *testing.T, st store.Store, opts ...option) *env {
 }
 
 // waitFeed waits until the gateway follows the revocation feed.
-func waitFeed(t *testing.T, g *Gateway) {
+func waitFeed(t testing.TB, g *Gateway) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !g.feedOK.Load() {
