@@ -161,6 +161,8 @@ type tokenResponse struct {
 	ExpiresAt    int64    `json:"expires_at"`
 	RefreshToken string   `json:"refresh_token"`
 	User         userJSON `json:"user"`
+
+	claims session.Claims // what AccessToken asserts, for the gate
 }
 
 // issue signs an access token for a session.
@@ -189,6 +191,7 @@ func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now ti
 		ExpiresAt:    exp.Unix(),
 		RefreshToken: refresh,
 		User:         g.userJSON(u),
+		claims:       claims,
 	}, nil
 }
 
