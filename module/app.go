@@ -51,7 +51,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.storeKey = storeKey
-	a.st = st
 
 	snd, err := a.buildSender(expand)
 	if err != nil {

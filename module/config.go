@@ -6,7 +6,6 @@ import (
 
 	"github.com/otpgate/otpgate/module/gateway"
 	"github.com/otpgate/otpgate/module/sender"
-	"github.com/otpgate/otpgate/module/store"
 )
 
 // App is the global `otpgate` app: the state store, the code sender and the
@@ -95,7 +94,6 @@ type App struct {
 	PublicURL string `json:"public_url,omitempty"`
 
 	logger   *zap.Logger
-	st       store.Store
 	snd      sender.Sender
 	storeKey string
 	gw       *gateway.Gateway

@@ -21,7 +21,7 @@ func (c Console) Send(_ context.Context, m Message) (Result, error) {
 	text := Render(c.Template, m)
 	if c.Logger != nil {
 		c.Logger.Warn("console sender: message not sent (development only)",
-			zap.String("to", maskTail(m.To)), zap.String("channel", m.Channel),
+			zap.String("to", MaskTail(m.To)), zap.String("channel", m.Channel),
 			zap.String("text", text), zap.String("message_id", id))
 	}
 	return Result{MessageID: id}, nil
@@ -42,11 +42,17 @@ func Render(template string, m Message) string {
 	return strings.NewReplacer("{app}", m.App, "{code}", m.Code).Replace(template)
 }
 
-// maskTail keeps the last four digits: enough to tell test numbers apart,
-// too little to identify anyone.
-func maskTail(n string) string {
-	if len(n) <= 4 {
+// MaskTail keeps the last four digits of a number for logs: enough to
+// tell numbers apart, too little to identify anyone.
+func MaskTail(p string) string {
+	var digits []byte
+	for i := 0; i < len(p); i++ {
+		if p[i] >= '0' && p[i] <= '9' {
+			digits = append(digits, p[i])
+		}
+	}
+	if len(digits) <= 4 {
 		return "****"
 	}
-	return "****" + n[len(n)-4:]
+	return "****" + string(digits[len(digits)-4:])
 }

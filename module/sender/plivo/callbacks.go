@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otpgate/otpgate/module/apierr"
+	"github.com/otpgate/otpgate/module/sender"
 )
 
 // maxCallbackBody bounds a callback's form body.
@@ -73,7 +74,7 @@ func (c *Callbacks) ServeStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	c.logger().Log(level, "plivo: message status",
 		zap.String("message_id", s.MessageUUID), zap.String("status", s.Status),
-		zap.String("error_code", s.ErrorCode), zap.String("to", maskPhone(s.To)))
+		zap.String("error_code", s.ErrorCode), zap.String("to", sender.MaskTail(s.To)))
 	if c.OnStatus != nil {
 		c.OnStatus(r.Context(), s)
 	}
@@ -98,7 +99,7 @@ func (c *Callbacks) ServeInbound(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := c.OnInbound(r.Context(), from, optOut); err != nil {
 			c.logger().Error("plivo: inbound keyword not recorded",
-				zap.String("from", maskPhone(from)), zap.Bool("opt_out", optOut), zap.Error(err))
+				zap.String("from", sender.MaskTail(from)), zap.Bool("opt_out", optOut), zap.Error(err))
 			// Plivo delivers again after a failure; the nonce must not
 			// make that redelivery look like a replay, or the STOP is lost.
 			if c.Forget != nil {
@@ -108,7 +109,7 @@ func (c *Callbacks) ServeInbound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.logger().Info("plivo: inbound keyword",
-			zap.String("from", maskPhone(from)), zap.Bool("opt_out", optOut))
+			zap.String("from", sender.MaskTail(from)), zap.Bool("opt_out", optOut))
 	}
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(http.StatusOK)

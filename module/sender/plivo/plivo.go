@@ -203,7 +203,7 @@ func (s *Sender) Send(ctx context.Context, m sender.Message) (sender.Result, err
 		return sender.Result{}, err
 	}
 	s.logger.Debug("plivo: message queued", zap.String("channel", channel),
-		zap.String("to", maskPhone(m.To)), zap.String("message_id", id))
+		zap.String("to", sender.MaskTail(m.To)), zap.String("message_id", id))
 	return sender.Result{MessageID: id}, nil
 }
 
@@ -435,18 +435,4 @@ func redact(s string, secrets []string) string {
 		s = s[:cut] + "…"
 	}
 	return s
-}
-
-// maskPhone keeps the last 4 digits of a number, for logs.
-func maskPhone(p string) string {
-	var digits []byte
-	for i := 0; i < len(p); i++ {
-		if p[i] >= '0' && p[i] <= '9' {
-			digits = append(digits, p[i])
-		}
-	}
-	if len(digits) <= 4 {
-		return "****"
-	}
-	return "****" + string(digits[len(digits)-4:])
 }
