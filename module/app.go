@@ -9,7 +9,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +47,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
 	expand := func(s string) string { return repl.ReplaceKnown(s, "") }
+
+	// the options that need no store first: a bad users file or service
+	// key is a config error, found before anything is opened
+	if a.InactivityTimeout < 0 {
+		return fmt.Errorf("otpgate: inactivity_timeout: must not be negative (got %v)", time.Duration(a.InactivityTimeout))
+	}
+	roster, err := a.buildRoster(expand)
+	if err != nil {
+		return err
+	}
+	a.roster = roster
+	serviceKey, err := a.serviceKey(expand)
+	if err != nil {
+		return err
+	}
+	testPhones := expandMap(a.TestPhones, expand)
 
 	st, storeKey, err := acquireStore(a.Store, expand, a.logger)
 	if err != nil {
@@ -90,8 +108,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Logger:       a.logger,
 		Metrics:      gateway.NewMetrics(ctx.GetMetricsRegistry()),
 		Policy:       phone.Policy{Countries: expandAll(a.Countries, expand)},
-		TestPhones:   expandMap(a.TestPhones, expand),
+		TestPhones:   testPhones,
 		CreateUser:   a.CreateUser,
+		OpenSignup:   a.Signup == "open",
+		Roster:       roster,
+		Inactivity:   time.Duration(a.InactivityTimeout),
+		ServiceKey:   serviceKey,
 		AccessTTL:    time.Duration(a.AccessTTL),
 		RefreshTTL:   time.Duration(a.RefreshTTL),
 		CookieDomain: expand(a.CookieDomain),
@@ -141,7 +163,69 @@ func (a *App) Provision(ctx caddy.Context) error {
 		})
 	}
 	a.gw = g
+
+	// the phones whose access a reload may shrink: the users list and the
+	// test phones (listed users too)
+	a.listed = roster.Entries()
+	for _, p := range slices.Sorted(maps.Keys(a.listed)) {
+		if num, err := phone.Parse(p); err == nil && cfg.Policy.Allow(num) != nil {
+			a.logger.Warn("users: a listed phone is refused by the countries option (or is a premium-rate or non-geographic number) and cannot sign in",
+				zap.String("phone", num.Masked()))
+		}
+	}
+	for p := range testPhones {
+		if _, ok := a.listed[p]; !ok {
+			a.listed[p] = nil
+		}
+	}
+	v, _, err := appliedLists.LoadOrNew(appliedListKey, func() (caddy.Destructor, error) {
+		return new(appliedList), nil
+	})
+	if err != nil {
+		return fmt.Errorf("otpgate: %w", err)
+	}
+	a.applied = v.(*appliedList)
 	return nil
+}
+
+// buildRoster checks the users option and reads its file, which must be
+// readable and valid now.
+func (a *App) buildRoster(expand func(string) string) (*gateway.Roster, error) {
+	inline := make(map[string][]string)
+	file := ""
+	if u := a.Users; u != nil {
+		for _, p := range slices.Sorted(maps.Keys(u.Phones)) {
+			if err := gateway.AddUser(inline, p, u.Phones[p]); err != nil {
+				return nil, fmt.Errorf("otpgate: users: %w", err)
+			}
+		}
+		if u.File != "" {
+			if file = expand(u.File); file == "" {
+				return nil, fmt.Errorf("otpgate: users file: %q expands to nothing", u.File)
+			}
+		}
+	}
+	r, err := gateway.NewRoster(inline, file)
+	if err != nil {
+		return nil, fmt.Errorf("otpgate: %w", err)
+	}
+	return r, nil
+}
+
+// serviceKey is the expanded service key; set but empty or short once
+// expanded is a config error, never a silently disabled or weak key.
+func (a *App) serviceKey(expand func(string) string) (string, error) {
+	if a.ServiceKey == "" {
+		return "", nil
+	}
+	key := expand(a.ServiceKey)
+	if key == "" {
+		return "", fmt.Errorf("otpgate: service_key: %q expands to nothing", a.ServiceKey)
+	}
+	if len(key) < minServiceKey {
+		return "", fmt.Errorf("otpgate: service_key: must be at least %d bytes (got %d)", minServiceKey, len(key))
+	}
+	return key, nil
 }
 
 func (a *App) buildSender(expand func(string) string) (sender.Sender, error) {
@@ -249,27 +333,56 @@ func expandMap(in map[string]string, expand func(string) string) map[string]stri
 	return out
 }
 
-// Start implements caddy.App: the gateway starts following the
-// revocation feed.
+// Start implements caddy.App: the gateway learns which phones lost access
+// since the config this one replaces (a reload that lists fewer phones or
+// roles: their sessions are checked again and refused), then follows the
+// revocation feed. Only Start records the applied list, so `caddy
+// validate`, which provisions but never starts, changes nothing.
 func (a *App) Start() error {
-	if a.gw != nil {
-		a.gw.Start()
+	if a.gw == nil {
+		return nil
 	}
+	if a.applied != nil {
+		lost, gen, first := a.applied.apply(a.listed)
+		a.appliedGen = gen
+		if len(lost) > 0 {
+			a.gw.MarkUnlisted(lost)
+		}
+		if first && len(a.listed) > 0 {
+			// a process that starts with a users list cannot know what
+			// an earlier process's list let in
+			a.gw.DistrustEarlierTokens()
+		}
+	}
+	a.gw.Start()
 	return nil
 }
 
-// Stop implements caddy.App.
+// Stop implements caddy.App. When this config is stopped because another
+// app of it failed to start, the list of the config that stays running is
+// the applied one again.
 func (a *App) Stop() error {
+	if a.applied != nil && a.appliedGen != 0 {
+		a.applied.unapply(a.appliedGen)
+		a.appliedGen = 0
+	}
 	if a.gw != nil {
 		a.gw.Stop()
 	}
 	return nil
 }
 
-// Cleanup releases this config's hold on the shared store.
+// Cleanup releases this config's hold on the shared store and on the
+// applied users list.
 func (a *App) Cleanup() error {
 	if c, ok := a.snd.(interface{ Close() }); ok {
 		c.Close()
+	}
+	if a.applied != nil {
+		a.applied = nil
+		if _, err := appliedLists.Delete(appliedListKey); err != nil {
+			return err
+		}
 	}
 	if a.storeKey != "" {
 		_, err := stores.Delete(a.storeKey)

@@ -24,26 +24,7 @@ const authjsFix = "run `npm ci --prefix testdata/authjs` (Node.js 20+) from the 
 // getUser, getClaims (checked against the JWKS), refreshSession, signOut,
 // and getUser with the signed-out access tokens.
 func TestAuthJS_SupabaseClientWorksUnchanged(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node not found on PATH: install Node.js 20+, then %s", authjsFix)
-	}
-	installed := filepath.Join(authjsDir, "node_modules", "@supabase", "auth-js", "package.json")
-	if _, err := os.Stat(installed); err != nil {
-		// install the pinned client from the lock file, so the README's one
-		// test command is enough on a fresh clone
-		npm, lerr := exec.LookPath("npm")
-		if lerr != nil {
-			t.Fatalf("@supabase/auth-js is not installed and npm is missing: %s", authjsFix)
-		}
-		out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--prefix", authjsDir).CombinedOutput()
-		if err != nil {
-			t.Fatalf("npm ci in testdata/authjs failed: %v\n%s\n%s", err, out, authjsFix)
-		}
-	}
-	if _, err := os.Stat(installed); err != nil {
-		t.Fatalf("@supabase/auth-js is not installed in testdata/authjs: %s (%v)", authjsFix, err)
-	}
+	node := authjsInstalled(t)
 
 	const phone, code = "+12015550100", "123456"
 	g := startGateway(t, "test_phone "+phone+" "+code, "")
@@ -54,7 +35,7 @@ func TestAuthJS_SupabaseClientWorksUnchanged(t *testing.T) {
 	cmd.Dir = authjsDir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("compat.mjs timed out\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
 	}
@@ -89,4 +70,33 @@ func TestAuthJS_SupabaseClientWorksUnchanged(t *testing.T) {
 		t.Fatalf("unexpected compat.mjs result: %s", line)
 	}
 	t.Logf("@supabase/auth-js %s works against otpgate: %s", res.AuthJS, line)
+}
+
+// authjsInstalled returns the node binary, installing the pinned client
+// from its lock file when it is missing, so the README's one test command
+// is enough on a fresh clone.
+func authjsInstalled(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found on PATH: install Node.js 20+, then %s", authjsFix)
+	}
+	installed := filepath.Join(authjsDir, "node_modules", "@supabase", "auth-js", "package.json")
+	if _, err := os.Stat(installed); err != nil {
+		// install the pinned client from the lock file, so the README's one
+		// test command is enough on a fresh clone
+		npm, lerr := exec.LookPath("npm")
+		if lerr != nil {
+			t.Fatalf("@supabase/auth-js is not installed and npm is missing: %s", authjsFix)
+		}
+		out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--prefix", authjsDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("npm ci in testdata/authjs failed: %v\n%s\n%s", err, out, authjsFix)
+		}
+	}
+	if _, err := os.Stat(installed); err != nil {
+		t.Fatalf("@supabase/auth-js is not installed in testdata/authjs: %s (%v)", authjsFix, err)
+	}
+
+	return node
 }

@@ -3,12 +3,15 @@ package otpgate
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/otpgate/otpgate/module/gateway"
 )
 
 func init() {
@@ -92,6 +95,13 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		issuer           <iss>
 //		audience         <aud>
 //		public_url       <url>
+//		signup           closed|open
+//		users {
+//			<e164> [<role>...]
+//			file <path>
+//		}
+//		inactivity_timeout <duration>
+//		service_key      <key>
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option's name
@@ -101,8 +111,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		// countries and test_phone add up; limit is checked per key.
-		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit"
+		// countries, test_phone and users add up; limit is checked per key.
+		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit" || opt == "users"
 		if seen[opt] && !repeatable {
 			return d.Errf("%s: already specified", opt)
 		}
@@ -178,6 +188,29 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.Audience, err = oneArg(d, opt)
 		case "public_url":
 			a.PublicURL, err = oneArg(d, opt)
+		case "signup":
+			var v string
+			if v, err = oneArg(d, opt); err != nil {
+				return err
+			}
+			if v != "open" && v != "closed" {
+				return d.Errf("signup: want open or closed, got %q", v)
+			}
+			a.Signup = v
+		case "users":
+			err = a.parseUsers(d)
+		case "inactivity_timeout":
+			a.InactivityTimeout, err = durationArg(d, opt)
+			if err == nil && a.InactivityTimeout < 0 {
+				return d.Errf("inactivity_timeout: must not be negative (got %v)", time.Duration(a.InactivityTimeout))
+			}
+		case "service_key":
+			if a.ServiceKey, err = oneArg(d, opt); err != nil {
+				return err
+			}
+			if k := a.ServiceKey; !hasPlaceholder(k) && len(k) < minServiceKey {
+				return d.Errf("service_key: must be at least %d bytes (got %d)", minServiceKey, len(k))
+			}
 		default:
 			return d.Errf("otpgate: unknown option %q", opt)
 		}
@@ -344,6 +377,47 @@ func (a *App) parseLimit(d *caddyfile.Dispenser, seen map[string]bool) error {
 	return nil
 }
 
+// parseUsers reads a users block: one phone per line with its roles, and
+// at most one `file <path>`. Each line is checked where it stands.
+func (a *App) parseUsers(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("users: unexpected argument %q; list phones in a block", d.Val())
+	}
+	u := a.Users
+	if u == nil {
+		u = new(UsersConfig)
+	}
+	if u.Phones == nil {
+		u.Phones = make(map[string][]string)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() == "file" {
+			if u.File != "" {
+				return d.Err("users file: already specified")
+			}
+			file, err := oneArg(d, "users file")
+			if err != nil {
+				return err
+			}
+			u.File = file
+			continue
+		}
+		number := d.Val()
+		roles := d.RemainingArgs()
+		if err := gateway.AddUser(u.Phones, number, roles); err != nil {
+			return d.Errf("users: %v", err)
+		}
+		if d.NextBlock(d.Nesting()) {
+			return d.Errf("users %s: unexpected block", number)
+		}
+	}
+	if len(u.Phones) == 0 {
+		u.Phones = nil
+	}
+	a.Users = u
+	return nil
+}
+
 func (a *App) parseCaptcha(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	c := new(CaptchaConfig)
@@ -377,6 +451,7 @@ func (a *App) parseCaptcha(d *caddyfile.Dispenser) error {
 //		app_name       <name>
 //		accent_color   <#hex>
 //		login_template <file>
+//		roles          <role...>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -386,7 +461,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		if seen[opt] && opt != "public" {
+		if seen[opt] && opt != "public" && opt != "roles" {
 			return d.Errf("%s: already specified", opt)
 		}
 		seen[opt] = true
@@ -424,6 +499,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.AccentColor, err = oneArg(d, opt)
 		case "login_template":
 			h.LoginTemplate, err = oneArg(d, opt)
+		case "roles":
+			roles := d.RemainingArgs()
+			if len(roles) == 0 {
+				return argErr(d, "roles")
+			}
+			for _, r := range roles {
+				if !gateway.ValidRole(r) {
+					return d.Errf("roles: %s", badRole(r))
+				}
+			}
+			h.Roles = append(h.Roles, roles...)
 		default:
 			return d.Errf("otpgate: unknown option %q", opt)
 		}

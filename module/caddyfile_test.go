@@ -129,6 +129,13 @@ func TestAdapt_FullConfig_RoundTrips(t *testing.T) {
 		Issuer:               "https://auth.example.com",
 		Audience:             "example-api",
 		PublicURL:            "https://app.example.com",
+		Signup:               "open",
+		Users: &UsersConfig{
+			Phones: map[string][]string{"+14155550123": {"admin", "billing", "ops"}, "+447400123456": {}},
+			File:   "/etc/otpgate/users.txt",
+		},
+		InactivityTimeout: caddy.Duration(30 * 60e9),
+		ServiceKey:        "{env.OTPGATE_SERVICE_KEY}",
 	}
 	if !reflect.DeepEqual(app, want) {
 		t.Errorf("app:\n got %+v\nwant %+v", app, want)
@@ -158,6 +165,7 @@ func TestAdapt_FullConfig_RoundTrips(t *testing.T) {
 		AppName:       "Example Site",
 		AccentColor:   "#4f46e5",
 		LoginTemplate: "/etc/otpgate/login.html",
+		Roles:         []string{"admin", "ops", "billing"},
 	}
 	if !reflect.DeepEqual(h, wantH) {
 		t.Errorf("handler:\n got %+v\nwant %+v", h, wantH)
@@ -341,6 +349,19 @@ func TestAdapt_BadCaddyfile_NamesTheOption(t *testing.T) {
 		{"refresh_ttl duration", global("refresh_ttl forever"), `refresh_ttl: invalid duration "forever"`},
 		{"refresh_reuse_interval missing", global("refresh_reuse_interval"), "refresh_reuse_interval: wrong argument count"},
 		{"public_url", global("public_url app.example.com"), "public_url: must be an absolute http or https URL"},
+		{"signup value", global("signup maybe"), `signup: want open or closed, got "maybe"`},
+		{"signup missing", global("signup"), "signup: wrong argument count"},
+		{"signup twice", global("signup open\nsignup closed"), "signup: already specified"},
+		{"users argument", global("users +14155550123"), `users: unexpected argument "+14155550123"`},
+		{"users bad phone", global("users {\n+1415555\n}"), `users: "+1415555" is not a phone number in E.164 form`},
+		{"users phone without plus", global("users {\n14155550123 admin\n}"), `users: "14155550123" is not a phone number in E.164 form`},
+		{"users bad role", global("users {\n+14155550123 admin ops,dev\n}"), `users: +14155550123: role "ops,dev": want 1 to 32 ASCII letters`},
+		{"users file missing", global("users {\nfile\n}"), "users file: wrong argument count"},
+		{"users file twice", global("users {\nfile /a\nfile /b\n}"), "users file: already specified"},
+		{"inactivity_timeout", global("inactivity_timeout soon"), `inactivity_timeout: invalid duration "soon"`},
+		{"inactivity_timeout negative", global("inactivity_timeout -1m"), "inactivity_timeout: must not be negative"},
+		{"service_key short", global("service_key tooshort"), "service_key: must be at least 32 bytes (got 8)"},
+		{"service_key missing", global("service_key"), "service_key: wrong argument count"},
 		{"handler argument", ":8080 {\n\totpgate on\n}\n", `otpgate: unexpected argument "on"`},
 		{"handler unknown option", site("colour red"), `otpgate: unknown option "colour"`},
 		{"handler duplicate", site("login_path /a\nlogin_path /b"), "login_path: already specified"},
@@ -353,6 +374,9 @@ func TestAdapt_BadCaddyfile_NamesTheOption(t *testing.T) {
 		{"accent_color", site("accent_color red"), "accent_color: must be a CSS hex colour"},
 		{"accent_color unquoted", site("accent_color #4f46e5"), `quote it, as in accent_color "#4f46e5"`},
 		{"login_template args", site("login_template a b"), `login_template: unexpected argument "b"`},
+		{"roles empty", site("roles"), "roles: wrong argument count"},
+		{"roles bad name", site("roles admin ops,dev"), `roles: "ops,dev" is not a role name`},
+		{"roles non-ASCII", site("roles аdmin"), `roles: "аdmin" is not a role name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -367,6 +391,45 @@ func TestAdapt_BadCaddyfile_NamesTheOption(t *testing.T) {
 				t.Errorf("error = %q, want the file and line", err)
 			}
 		})
+	}
+}
+
+// An error in a users line points at that line, not at the block's end.
+func TestAdapt_UsersErrorPointsAtItsLine(t *testing.T) {
+	caddyfile := `{
+	otpgate {
+		users {
+			+14155550123 admin
+			+447400123456
+			+1415555 ops
+			+14155550124
+		}
+	}
+}
+`
+	_, _, err := adapt(t, "Caddyfile", []byte(caddyfile))
+	if err == nil || !strings.Contains(err.Error(), "Caddyfile:6") || !strings.Contains(err.Error(), `"+1415555"`) {
+		t.Fatalf("error = %v, want it at Caddyfile:6", err)
+	}
+	_, _, err = adapt(t, "Caddyfile", []byte(strings.Replace(caddyfile, "+1415555 ops", "+14155550125 ops!", 1)))
+	if err == nil || !strings.Contains(err.Error(), "Caddyfile:6") || !strings.Contains(err.Error(), `role "ops!"`) {
+		t.Fatalf("error = %v, want it at Caddyfile:6", err)
+	}
+	_, _, err = adapt(t, "Caddyfile", []byte(":8080 {\n\totpgate {\n\t\tpublic /x\n\t\troles admin bad!\n\t}\n}\n"))
+	if err == nil || !strings.Contains(err.Error(), "Caddyfile:4") {
+		t.Fatalf("error = %v, want it at Caddyfile:4", err)
+	}
+}
+
+// A users block may be written in several global blocks; its phones add up.
+func TestAdapt_UsersMergeAcrossBlocks(t *testing.T) {
+	caddyfile := "{\n\totpgate {\n\t\tusers {\n\t\t\t+14155550123 admin\n\t\t}\n\t}\n\totpgate {\n\t\tusers {\n\t\t\t+14155550123 ops\n\t\t\t+447400123456\n\t\t}\n\t}\n}\n"
+	out, _, err := adapt(t, "Caddyfile", []byte(caddyfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte(`"users":{"phones":{"+14155550123":["admin","ops"],"+447400123456":[]}}`)) {
+		t.Errorf("merged users: %s", out)
 	}
 }
 
@@ -596,4 +659,33 @@ func readGoMod(t *testing.T, path string) (module, caddyVersion string) {
 		t.Fatalf("%s: module %q, caddy %q", path, module, caddyVersion)
 	}
 	return module, caddyVersion
+}
+
+// TestREADME_CaddyfileExamplesAdapt keeps the README's complete Caddyfile
+// examples (those that start with the global block) in step with the
+// grammar.
+func TestREADME_CaddyfileExamplesAdapt(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(raw), "```caddyfile\n")[1:] {
+		body, _, _ := strings.Cut(block, "```")
+		var lines []string
+		for _, l := range strings.Split(body, "\n") {
+			lines = append(lines, strings.TrimPrefix(l, "   "))
+		}
+		body = strings.Join(lines, "\n")
+		if !strings.HasPrefix(strings.TrimSpace(body), "{") {
+			continue
+		}
+		n++
+		if _, _, err := adapt(t, "README.md", []byte(body)); err != nil {
+			t.Errorf("README example %d does not adapt: %v\n%s", n, err, body)
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found %d complete Caddyfile examples in the README, want at least 4", n)
+	}
 }

@@ -93,10 +93,45 @@ type App struct {
 	// scheme. Default: the URL of the request as Caddy sees it.
 	PublicURL string `json:"public_url,omitempty"`
 
+	// Signup is "closed" (default: only known users sign in: users in the
+	// store and phones in Users) or "open" (the request's create_user,
+	// default CreateUser, decides, as in Supabase).
+	Signup string `json:"signup,omitempty"`
+
+	// Users lists the phones that may sign in, each with its roles, inline
+	// and/or in a file that is re-read when it changes.
+	Users *UsersConfig `json:"users,omitempty"`
+
+	// InactivityTimeout ends a session unused for this long. 0: never.
+	InactivityTimeout caddy.Duration `json:"inactivity_timeout,omitempty"`
+
+	// ServiceKey enables the Supabase-compatible admin routes under each
+	// site's api_prefix for requests that carry it as a bearer token (at
+	// least 32 bytes). Usually {env.OTPGATE_SERVICE_KEY}.
+	ServiceKey string `json:"service_key,omitempty"`
+
 	logger   *zap.Logger
 	snd      sender.Sender
 	storeKey string
 	gw       *gateway.Gateway
+	roster   *gateway.Roster
+	listed   map[string][]string // the users list and test phones, as provisioned
+	applied  *appliedList        // shared across reloads; nil until provisioned
+	// appliedGen is this config's generation in applied once started
+	appliedGen uint64
+}
+
+// UsersConfig is the `users` option: phones that may sign in under closed
+// sign-up, with the roles the list gives them.
+type UsersConfig struct {
+	// Phones maps E.164 numbers to their roles (an empty list: no roles).
+	Phones map[string][]string `json:"phones,omitempty"`
+
+	// File is a users file: one "+E164 role role" per line, blank lines
+	// and # comments ignored. It is re-read when it changes; when it cannot
+	// be read or parsed, the last good list stays in force. Placeholders
+	// such as {env.USERS_FILE} are expanded.
+	File string `json:"file,omitempty"`
 }
 
 // StoreConfig selects the state backend.
@@ -219,6 +254,10 @@ type Handler struct {
 	// LoginTemplate is a file that replaces the whole login page (Go
 	// html/template; see the README for its variables).
 	LoginTemplate string `json:"login_template,omitempty"`
+
+	// Roles, when set, lets through only sessions holding one of these
+	// roles; other signed-in users get 403 no_access.
+	Roles []string `json:"roles,omitempty"`
 
 	site *gateway.Site
 }

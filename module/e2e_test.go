@@ -50,6 +50,8 @@ func startGateway(t *testing.T, extraGlobal, extraSite string) *gatewayUnderTest
 			timeout 2s
 		}
 		create_user true
+		# these tests sign up new phones; the default is signup closed
+		signup open
 		%s
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -63,13 +64,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Public:    h.Public,
 		Gate:      h.Gate == nil || *h.Gate,
 		Page:      page,
+		Roles:     h.Roles,
 	}
 	return nil
 }
 
 // ServeHTTP serves the auth routes and the login page, and gates every
-// other request: only a verified session reaches next, carrying the
-// identity headers and the {http.auth.user.*} placeholders.
+// other request: only a verified session (holding one of the site's
+// roles, when it has some) reaches next, carrying the identity headers
+// and the {http.auth.user.*} placeholders (id, phone, session_id and
+// roles, comma-separated as in X-Auth-Roles).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	id, done := h.site.Handle(w, r, clientIP(r))
 	if done {
@@ -80,6 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.auth.user.id", id.UserID)
 		repl.Set("http.auth.user.phone", id.Phone)
 		repl.Set("http.auth.user.session_id", id.SessionID)
+		repl.Set("http.auth.user.roles", strings.Join(id.Roles, ","))
 	}
 	return next.ServeHTTP(w, r)
 }

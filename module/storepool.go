@@ -2,11 +2,13 @@ package otpgate
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/otpgate/otpgate/module/gateway"
 	"github.com/otpgate/otpgate/module/store"
 	"github.com/otpgate/otpgate/module/store/memstore"
 	"github.com/otpgate/otpgate/module/store/redisstore"
@@ -60,3 +62,53 @@ func acquireStore(c *StoreConfig, expand func(string) string, log *zap.Logger) (
 func newUniversalClient(opts *redis.UniversalOptions) redis.UniversalClient {
 	return redis.NewUniversalClient(opts)
 }
+
+// appliedLists holds, across reloads, the users list (with the test
+// phones) that the running config applied when it started, so that the
+// config replacing it learns whose access shrank. Only App.Start changes
+// it: `caddy validate` provisions and cleans up but never starts.
+var appliedLists = caddy.NewUsagePool()
+
+const appliedListKey = "users-list"
+
+// appliedList is the last applied list, and the one before it for a
+// config that is stopped because another of its apps failed to start.
+type appliedList struct {
+	mu     sync.Mutex
+	gen    uint64 // generation of list; 0: nothing applied yet
+	list   map[string][]string
+	before struct {
+		gen  uint64
+		list map[string][]string
+	}
+	next uint64
+}
+
+// apply records cur as the applied list and returns the phones of the
+// previous list whose access cur shrinks, and cur's generation.
+func (l *appliedList) apply(cur map[string][]string) (lost []string, gen uint64, first bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first = l.gen == 0 && l.before.gen == 0
+	lost = gateway.Shrunk(l.list, cur)
+	l.before.gen, l.before.list = l.gen, l.list
+	l.next++
+	l.gen, l.list = l.next, cur
+	return lost, l.gen, first
+}
+
+// unapply restores the list that generation gen replaced, if gen is still
+// the applied one (a config stopped after a successor started changes
+// nothing).
+func (l *appliedList) unapply(gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gen != gen {
+		return
+	}
+	l.gen, l.list = l.before.gen, l.before.list
+	l.before.gen, l.before.list = 0, nil
+}
+
+// Destruct implements caddy.Destructor.
+func (*appliedList) Destruct() error { return nil }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/otpgate/otpgate/module/gateway"
 	"github.com/otpgate/otpgate/module/phone"
 )
 
@@ -170,6 +171,26 @@ func (a *App) Validate() error {
 		add("public_url: %v", err)
 	}
 
+	switch a.Signup {
+	case "", "closed", "open":
+	default:
+		add("signup: want open or closed (got %q)", a.Signup)
+	}
+	if u := a.Users; u != nil {
+		list := make(map[string][]string)
+		for _, number := range slices.Sorted(maps.Keys(u.Phones)) {
+			if err := gateway.AddUser(list, number, u.Phones[number]); err != nil {
+				add("users: %v", err)
+			}
+		}
+	}
+	if a.InactivityTimeout < 0 {
+		add("inactivity_timeout: must not be negative (got %v)", time.Duration(a.InactivityTimeout))
+	}
+	if k := a.ServiceKey; k != "" && !hasPlaceholder(k) && len(k) < minServiceKey {
+		add("service_key: must be at least %d bytes (got %d)", minServiceKey, len(k))
+	}
+
 	return errors.Join(errs...)
 }
 
@@ -200,12 +221,26 @@ func (h *Handler) Validate() error {
 	if c := h.AccentColor; c != "" && !hexColor.MatchString(c) {
 		add("accent_color: must be a CSS hex colour such as #4f46e5 (got %q)", c)
 	}
+	for _, r := range h.Roles {
+		if !gateway.ValidRole(r) {
+			add("roles: %s", badRole(r))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // minHMACSecret is the shortest HS256 secret accepted: the hash's size
 // (RFC 7518 section 3.2).
 const minHMACSecret = 32
+
+// minServiceKey is the shortest service key accepted: like an HS256
+// secret, it must not be guessable.
+const minServiceKey = 32
+
+// badRole explains why name is not a role.
+func badRole(name string) string {
+	return fmt.Sprintf("%q is not a role name (want 1 to 32 ASCII letters, digits, '_', '-', '.' or ':')", name)
+}
 
 var (
 	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)

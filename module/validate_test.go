@@ -51,6 +51,12 @@ func TestAppValidate_AcceptsGoodConfig(t *testing.T) {
 		"public url":         {PublicURL: "https://app.example.com"},
 		"captcha":            {Captcha: &CaptchaConfig{Provider: "recaptcha", Secret: "s", VerifyURL: "http://127.0.0.1:9/verify"}},
 		"ttls":               {AccessTTL: dur(time.Hour), RefreshTTL: dur(720 * time.Hour)},
+		"signup open":        {Signup: "open"},
+		"signup closed":      {Signup: "closed"},
+		"users":              {Users: &UsersConfig{Phones: map[string][]string{"+14155550123": {"admin", "ops"}, "+447400123456": {}}, File: "{env.USERS_FILE}"}},
+		"inactivity":         {InactivityTimeout: dur(30 * time.Minute)},
+		"service key":        {ServiceKey: strings.Repeat("k", 32)},
+		"service key env":    {ServiceKey: "{env.OTPGATE_SERVICE_KEY}"},
 	}
 	for name, app := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -119,6 +125,12 @@ func TestAppValidate_RefusesBadConfig_NamingTheField(t *testing.T) {
 		{"message_template", App{MessageTemplate: "Your {app} code"}, "message_template: must contain {code}"},
 		{"public_url relative", App{PublicURL: "/auth"}, "public_url: must be an absolute http or https URL"},
 		{"public_url query", App{PublicURL: "https://x.example/?a=b"}, "public_url: must not have credentials, a query or a fragment"},
+		{"signup", App{Signup: "maybe"}, `signup: want open or closed (got "maybe")`},
+		{"users phone without plus", App{Users: &UsersConfig{Phones: map[string][]string{"14155550123": nil}}}, `users: "14155550123" is not a phone number in E.164 form`},
+		{"users phone not real", App{Users: &UsersConfig{Phones: map[string][]string{"+1415555": nil}}}, `users: "+1415555" is not a phone number`},
+		{"users role", App{Users: &UsersConfig{Phones: map[string][]string{"+14155550123": {"ad min"}}}}, `users: +14155550123: role "ad min"`},
+		{"inactivity_timeout", App{InactivityTimeout: dur(-time.Minute)}, "inactivity_timeout: must not be negative"},
+		{"service_key", App{ServiceKey: "short"}, "service_key: must be at least 32 bytes (got 5)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +220,8 @@ func TestHandlerValidate_RefusesBadConfig_NamingTheField(t *testing.T) {
 		{"accent_color no hash", Handler{AccentColor: "4f46e5"}, "accent_color: must be a CSS hex colour"},
 		{"accent_color length", Handler{AccentColor: "#12345"}, "accent_color: must be a CSS hex colour"},
 		{"accent_color css injection", Handler{AccentColor: "#fff;}body{display:none"}, "accent_color: must be a CSS hex colour"},
+		{"roles", Handler{Roles: []string{"admin", "ops,dev"}}, `roles: "ops,dev" is not a role name`},
+		{"roles empty name", Handler{Roles: []string{""}}, `roles: "" is not a role name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

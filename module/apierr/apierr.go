@@ -64,6 +64,10 @@ const (
 	UnexpectedFailure  = "unexpected_failure"
 	ChannelUnsupported = "channel_not_supported"
 	InvalidSignature   = "invalid_signature"
+	UserBanned         = "user_banned"
+	NoAccess           = "no_access"
+	UserNotFound       = "user_not_found"
+	PhoneExists        = "phone_exists"
 )
 
 // APIVersionHeader selects the newer error body when it equals

@@ -110,10 +110,13 @@ func benchPlivo(b *testing.B) sender.Sender {
 
 // benchGateway is newEnv for benchmarks: a started gateway on the wall
 // clock, following its store's revocation feed.
-func benchGateway(b *testing.B, st store.Store, snd sender.Sender) (*Gateway, *Site) {
+func benchGateway(b *testing.B, st store.Store, snd sender.Sender, opts ...option) (*Gateway, *Site) {
 	b.Helper()
 	cfg := baseConfig(st, snd)
 	cfg.Sleep = func(context.Context, time.Duration) {}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	g, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -313,10 +316,20 @@ func BenchmarkVerify_Memory(b *testing.B) {
 
 // benchGateRequest logs in once and returns a gated request carrying the
 // access token as a bearer token, already verified and cached.
-func benchGateRequest(b *testing.B) (*Site, func() *http.Request) {
+func benchGateRequest(b *testing.B, roles bool) (*Site, func() *http.Request) {
 	rec := &recSender{}
-	g, site := benchGateway(b, memstore.New(), rec)
 	const p = "+14155550123"
+	var roster *Roster
+	if roles {
+		var err error
+		if roster, err = NewRoster(map[string][]string{p: {"admin", "ops"}}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	g, site := benchGateway(b, memstore.New(), rec, func(c *Config) { c.Roster = roster })
+	if roles {
+		site.Roles = []string{"ops"}
+	}
 	ctx := context.Background()
 	if _, err := g.Send(ctx, sendRequest{Phone: p}, "192.0.2.1", false); err != nil {
 		b.Fatal(err)
@@ -344,10 +357,16 @@ func resetIdentity(h http.Header) {
 	delete(h, HeaderUserID)
 	delete(h, HeaderPhone)
 	delete(h, HeaderSessionID)
+	delete(h, HeaderRoles)
 }
 
 func BenchmarkGate_CachedToken(b *testing.B) {
-	site, newReq := benchGateRequest(b)
+	b.Run("no_roles", func(b *testing.B) { benchGateCached(b, false) })
+	b.Run("site_roles", func(b *testing.B) { benchGateCached(b, true) })
+}
+
+func benchGateCached(b *testing.B, roles bool) {
+	site, newReq := benchGateRequest(b, roles)
 	r := newReq()
 	w := httptest.NewRecorder() // an allowed request writes nothing
 	b.ReportAllocs()
@@ -361,7 +380,12 @@ func BenchmarkGate_CachedToken(b *testing.B) {
 }
 
 func BenchmarkGate_ParallelCachedToken(b *testing.B) {
-	site, newReq := benchGateRequest(b)
+	b.Run("no_roles", func(b *testing.B) { benchGateParallel(b, false) })
+	b.Run("site_roles", func(b *testing.B) { benchGateParallel(b, true) })
+}
+
+func benchGateParallel(b *testing.B, roles bool) {
+	site, newReq := benchGateRequest(b, roles)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -1,9 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,17 +14,13 @@ import (
 
 // gate decides one upstream request. The steady state costs no store
 // round trip: a token verified once is cached until it expires, and
-// revocations arrive through the feed. While the feed is down every
-// session is checked in the store, and a store that does not answer
+// revocations and changes of a user's access arrive through the feed.
+// A token that may predate such a change, and every token while the feed
+// is down, is checked in the store again; a store that does not answer
 // refuses the request (fail closed).
 func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site) (*Identity, bool) {
 	now := g.now()
-	tok := bearerToken(r)
-	if tok == "" {
-		if c, err := r.Cookie(g.accessCookieName()); err == nil {
-			tok = c.Value
-		}
-	}
+	tok, fromCookie := g.requestToken(r)
 	if tok != "" {
 		claims, ok := g.cache.Get(tok, now)
 		if !ok {
@@ -41,28 +37,43 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site) (*Identi
 			}
 		}
 		if ok {
-			live, err := g.sessionLive(r.Context(), claims, now)
-			if err != nil {
-				g.failClosed(w, r, err)
+			if g.cache.Revoked(claims.SessionID, now) {
+				s.unauthorized(w, r, denyRevoked)
 				return nil, false
 			}
-			if !live {
-				s.unauthorized(w, r, "revoked")
-				return nil, false
+			if !g.feedOK.Load() || g.changes.stale(claims) {
+				fresh, deny, err := g.recheck(r.Context(), claims, now)
+				if err != nil {
+					g.failClosed(w, r, err)
+					return nil, false
+				}
+				if deny != "" {
+					if fromCookie {
+						g.clearSessionCookies(w)
+					}
+					s.unauthorized(w, r, deny)
+					return nil, false
+				}
+				g.cache.Put(tok, fresh)
+				if fromCookie && !slices.Equal(fresh.Roles, claims.Roles) {
+					// the browser's next requests carry the new roles
+					// without a refresh: re-sign the access token alone
+					g.reissueAccessCookie(w, fresh, now)
+				}
+				claims = fresh
 			}
-			g.cfg.Metrics.gateDecision("allowed")
-			return identityOf(claims), true
+			return g.pass(w, r, s, claims)
 		}
 	}
 	if rc, err := r.Cookie(g.refreshCookieName()); err == nil && rc.Value != "" {
-		out, err := g.Refresh(r.Context(), rc.Value)
+		out, err := g.refresh(r.Context(), rc.Value, actorOf(r, "", "user"))
 		if err == nil {
 			// the token was signed here a moment ago: its claims are known
 			// without verifying it again
 			g.cache.Put(out.AccessToken, out.claims)
 			g.setSessionCookies(w, out.AccessToken, out.RefreshToken)
 			g.cfg.Metrics.gateDecision("refreshed")
-			return identityOf(out.claims), true
+			return g.pass(w, r, s, out.claims)
 		}
 		if apierr.As(err).Code == apierr.StoreUnavailable {
 			g.failClosed(w, r, err)
@@ -80,20 +91,33 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site) (*Identi
 	return nil, false
 }
 
-func (g *Gateway) sessionLive(ctx context.Context, c session.Claims, now time.Time) (bool, error) {
-	if g.cache.Revoked(c.SessionID, now) {
-		return false, nil
+// pass lets a verified session through if the site admits its roles.
+func (g *Gateway) pass(w http.ResponseWriter, r *http.Request, s *Site, c session.Claims) (*Identity, bool) {
+	if !s.admits(c.Roles) {
+		s.forbidden(w, r, c)
+		return nil, false
 	}
-	if g.feedOK.Load() {
-		return true, nil
+	g.cfg.Metrics.gateDecision("allowed")
+	return identityOf(c), true
+}
+
+// reissueAccessCookie signs a new access token for a session the gate has
+// just confirmed in the store, with the same expiry, so that changed roles
+// reach the browser's cookie without rotating its refresh token.
+func (g *Gateway) reissueAccessCookie(w http.ResponseWriter, c session.Claims, now time.Time) {
+	c.IssuedAt = now
+	c.CheckedAt = time.Time{}
+	if !c.ExpiresAt.After(now) {
+		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	sess, ok, err := g.cfg.Store.Session(ctx, g.userKey(c.Phone), c.SessionID)
+	tok, err := g.cfg.Tokens.Sign(c)
 	if err != nil {
-		return false, err
+		g.log.Warn("re-signing an access token with new roles", zap.Error(err))
+		return
 	}
-	return ok && sess.Active(now), nil
+	c.CheckedAt = now
+	g.cache.Put(tok, c)
+	http.SetCookie(w, g.cookie(g.accessCookieName(), tok, int(g.cfg.RefreshTTL/time.Second)))
 }
 
 func (g *Gateway) failClosed(w http.ResponseWriter, r *http.Request, err error) {
@@ -105,5 +129,5 @@ func (g *Gateway) failClosed(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func identityOf(c session.Claims) *Identity {
-	return &Identity{UserID: c.Subject, Phone: c.Phone, SessionID: c.SessionID}
+	return &Identity{UserID: c.Subject, Phone: c.Phone, SessionID: c.SessionID, Roles: c.Roles}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,21 @@ type Config struct {
 	CreateUser bool
 	Captcha    *captcha.Verifier
 
+	// OpenSignup lets a phone that is not a known user become one when the
+	// request (or CreateUser) asks for it. Closed (false): only known users
+	// and listed phones sign in.
+	OpenSignup bool
+	// Roster is the users list (nil: nobody is listed).
+	Roster *Roster
+	// RosterPoll is how often a users file is checked for changes.
+	// Default: 5s.
+	RosterPoll time.Duration
+	// Inactivity ends a session unused for this long; 0: never.
+	Inactivity time.Duration
+	// ServiceKey enables the Supabase admin routes under the API prefix
+	// for requests that carry it as a bearer token ("": no such routes).
+	ServiceKey string
+
 	AccessTTL     time.Duration // 1h
 	RefreshTTL    time.Duration // 720h
 	RefreshReuse  time.Duration // 10s; negative: no grace
@@ -85,6 +101,9 @@ type Gateway struct {
 	log      *zap.Logger
 	now      func() time.Time
 	cache    *session.Cache
+	changes  *changeLog
+	audit    *zap.Logger
+	rosterCh chan struct{}
 	feedOK   atomic.Bool
 	sendEWMA atomic.Int64 // nanoseconds; typical provider latency
 
@@ -144,6 +163,10 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	def(&cfg.FailureTTL, 24*time.Hour)
 	def(&cfg.AnnounceRetry, time.Second)
+	def(&cfg.RosterPoll, 5*time.Second)
+	if cfg.Inactivity < 0 {
+		return nil, errors.New("gateway: inactivity timeout must not be negative")
+	}
 	def(&cfg.AccessTTL, time.Hour)
 	def(&cfg.RefreshTTL, 720*time.Hour)
 	def(&cfg.RefreshReuse, 10*time.Second)
@@ -172,7 +195,16 @@ func New(cfg Config) (*Gateway, error) {
 			}
 		}
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, cache: session.NewCache(0), pending: map[string]time.Time{}}
+	g := &Gateway{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		audit:    cfg.Logger.Named("audit"),
+		now:      cfg.Now,
+		cache:    session.NewCache(0),
+		changes:  newChangeLog(),
+		rosterCh: make(chan struct{}, 1),
+		pending:  map[string]time.Time{},
+	}
 	g.sendEWMA.Store(int64(300 * time.Millisecond))
 	return g, nil
 }
@@ -185,7 +217,7 @@ func (g *Gateway) Start() {
 	g.cancel = cancel
 	g.done = make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		g.cfg.Store.Subscribe(ctx, g.revocationRetain(), feedHandler{g})
@@ -193,6 +225,10 @@ func (g *Gateway) Start() {
 	go func() {
 		defer wg.Done()
 		g.retryAnnouncements(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		g.followRoster(ctx)
 	}()
 	go func() {
 		wg.Wait()
@@ -271,7 +307,22 @@ func (g *Gateway) revocationRetain() time.Duration {
 type feedHandler struct{ g *Gateway }
 
 func (f feedHandler) Revoked(ids []string) {
-	f.g.cache.Revoke(ids, f.g.now().Add(f.g.revocationRetain()))
+	g := f.g
+	now := g.now()
+	sessions := ids[:0:0]
+	for _, id := range ids {
+		switch {
+		case strings.HasPrefix(id, userChangePrefix):
+			if uid, at, ok := parseUserChange(id); ok {
+				g.changes.mark(uid, at, now, g.revocationRetain())
+			}
+		case strings.HasPrefix(id, rosterChange):
+			g.RosterChanged()
+		default:
+			sessions = append(sessions, id)
+		}
+	}
+	g.cache.Revoke(sessions, now.Add(g.revocationRetain()))
 }
 
 func (f feedHandler) Healthy(ok bool) {

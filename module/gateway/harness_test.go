@@ -151,6 +151,8 @@ func baseConfig(st store.Store, snd sender.Sender) Config {
 		Tokens:     session.NewTokens(session.KeyRing{Current: sharedKey}, "otpgate", "authenticated"),
 		Secret:     []byte("0123456789abcdef0123456789abcdef"),
 		CreateUser: true,
+		// most tests sign people up; the sign-up policy has tests of its own
+		OpenSignup: true,
 	}
 }
 

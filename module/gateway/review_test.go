@@ -58,6 +58,13 @@ func (q *quietFeed) Session(ctx context.Context, u store.UserKey, sid string) (s
 	return q.Store.Session(ctx, u, sid)
 }
 
+func (q *quietFeed) Access(ctx context.Context, u store.UserKey, sid string) (store.Session, bool, store.User, bool, error) {
+	if q.down.Load() {
+		return store.Session{}, false, store.User{}, false, errDown
+	}
+	return q.Store.Access(ctx, u, sid)
+}
+
 func (q *quietFeed) Rotate(ctx context.Context, req store.RotateRequest) (store.RotateResult, error) {
 	if q.down.Load() {
 		return store.RotateResult{}, errDown

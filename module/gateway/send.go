@@ -74,7 +74,7 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 	if resend {
 		op = "resend"
 	}
-	num, channel, meta, createUser, err := g.validateSend(req, resend)
+	num, channel, meta, err := g.validateSend(req, resend)
 	if err != nil {
 		g.cfg.Metrics.refusal(apierr.As(err).Code)
 		g.logSend(op, num, clientIP, apierr.As(err).Code, "", channel)
@@ -109,6 +109,7 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			return sendResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not create a code.", err)
 		}
 	}
+	createUser, origin := g.signupPolicy(num.E164, req.CreateUser)
 	challengeID := uuid.NewString()
 	uk := g.userKey(num.E164)
 	keep := g.cfg.CodeTTL + time.Hour
@@ -121,6 +122,7 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			Phone:      num.E164,
 			Channel:    channel,
 			CreateUser: createUser,
+			Origin:     origin,
 			Metadata:   meta,
 			SentAt:     start,
 			ExpiresAt:  start.Add(g.cfg.CodeTTL),
@@ -132,6 +134,7 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		// the user check (or was allowed to create the user) leaves behind
 		RequireUser: !createUser && !resend,
 		Resend:      resend,
+		ListedOK:    g.listedOK(num.E164),
 	})
 	if err != nil {
 		return sendResponse{}, storeError(err)
@@ -150,9 +153,10 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			msg = fmt.Sprintf("Too many codes were sent to this number. Try again in %d seconds.", ceilSeconds(begin.RetryAfter))
 		}
 		return sendResponse{}, &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverSMSSendLimit, Msg: msg, RetryAfter: begin.RetryAfter}
-	case store.SendUnknownUser, store.SendNoChallenge:
+	case store.SendUnknownUser, store.SendNoChallenge, store.SendBanned:
 		// Answer exactly like a real send, after a typical provider
-		// delay, so that whether a phone has an account stays unknown.
+		// delay, so that whether a phone has an account (or is banned)
+		// stays unknown.
 		g.cfg.Sleep(ctx, g.typicalSendLatency())
 		if channel == "" {
 			channel = sender.SMS // what a real resend of an SMS code answers
@@ -213,12 +217,12 @@ func (g *Gateway) sendResponse(id string, num phone.Number, channel string) send
 
 // validateSend checks everything that needs no state. A request that
 // fails here touches no limit and reaches no provider.
-func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, channel string, meta []byte, createUser bool, err error) {
+func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, channel string, meta []byte, err error) {
 	if resend {
 		switch req.Type {
 		case "", "sms", "whatsapp", "phone_change":
 		default:
-			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms" or "whatsapp".`)
+			return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms" or "whatsapp".`)
 		}
 		// auth-js always sends type "sms" for phone resends, so only an
 		// explicit "whatsapp" overrides the channel of the first send
@@ -227,14 +231,14 @@ func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, 
 		}
 	}
 	if strings.TrimSpace(req.Phone) == "" {
-		return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "phone is required.")
+		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "phone is required.")
 	}
 	num, err = phone.Parse(req.Phone)
 	if err != nil {
-		return num, "", nil, false, phoneError(err)
+		return num, "", nil, phoneError(err)
 	}
 	if err := g.cfg.Policy.Allow(num); err != nil {
-		return num, "", nil, false, phoneError(err)
+		return num, "", nil, phoneError(err)
 	}
 	channel = req.Channel
 	switch channel {
@@ -244,28 +248,24 @@ func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, 
 		}
 	case sender.SMS, sender.WhatsApp:
 	default:
-		return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `channel must be "sms" or "whatsapp".`)
+		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `channel must be "sms" or "whatsapp".`)
 	}
 	if channel != "" && !g.cfg.Sender.Supports(channel) {
-		return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured on this server.")
+		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured on this server.")
 	}
 	if len(req.Data) > 0 && string(req.Data) != "null" {
 		if len(req.Data) > maxMetadata {
-			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "data must be at most 4 KiB.")
+			return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "data must be at most 4 KiB.")
 		}
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(req.Data, &obj) != nil {
-			return num, "", nil, false, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "data must be a JSON object.")
+			return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "data must be a JSON object.")
 		}
 		if len(obj) > 0 {
 			meta = req.Data
 		}
 	}
-	createUser = g.cfg.CreateUser
-	if req.CreateUser != nil {
-		createUser = *req.CreateUser
-	}
-	return num, channel, meta, createUser, nil
+	return num, channel, meta, nil
 }
 
 func phoneError(err error) error {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/otpgate/otpgate/module/apierr"
 	"github.com/otpgate/otpgate/module/loginpage"
+	"github.com/otpgate/otpgate/module/phone"
+	"github.com/otpgate/otpgate/module/session"
 )
 
 // Site is one site's view of the gateway: where its routes live and what
@@ -21,6 +23,9 @@ type Site struct {
 	Public    []string // exact paths, "prefix*" or "*suffix"
 	Gate      bool
 	Page      *loginpage.Page
+	// Roles, when set, admits only sessions holding one of them; others
+	// get 403 no_access.
+	Roles []string
 }
 
 // Identity is who the gate let through.
@@ -28,6 +33,7 @@ type Identity struct {
 	UserID    string
 	Phone     string
 	SessionID string
+	Roles     []string
 }
 
 // Headers the gate owns: incoming copies are always removed.
@@ -35,6 +41,7 @@ const (
 	HeaderUserID    = "X-Auth-User-Id"
 	HeaderPhone     = "X-Auth-Phone"
 	HeaderSessionID = "X-Auth-Session-Id"
+	HeaderRoles     = "X-Auth-Roles"
 )
 
 // Handle serves r. When it answers the request itself it returns done. When
@@ -63,7 +70,39 @@ func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (
 	r.Header.Set(HeaderUserID, id.UserID)
 	r.Header.Set(HeaderPhone, id.Phone)
 	r.Header.Set(HeaderSessionID, id.SessionID)
+	r.Header.Set(HeaderRoles, strings.Join(id.Roles, ","))
 	return id, false
+}
+
+// admits reports whether a session with roles may use this site.
+func (s *Site) admits(roles []string) bool {
+	if len(s.Roles) == 0 {
+		return true
+	}
+	for _, want := range s.Roles {
+		for _, have := range roles {
+			if have == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forbidden answers a signed-in user whose roles this site does not admit:
+// 403 no_access, or for a browser navigation a page that names the
+// (masked) phone and offers to sign in with another number.
+func (s *Site) forbidden(w http.ResponseWriter, r *http.Request, c session.Claims) {
+	s.G.cfg.Metrics.gateDecision("denied_no_access")
+	masked := ""
+	if num, err := phone.Parse(c.Phone); err == nil {
+		masked = num.Masked()
+	}
+	if isBrowserNavigation(r) && s.Page != nil {
+		s.Page.RenderNoAccess(w, r, masked, loginpage.SafeReturnTo(r.URL.RequestURI()))
+		return
+	}
+	apierr.Write(w, r, apierr.New(http.StatusForbidden, apierr.NoAccess, "Your account does not have access to this site."))
 }
 
 // stripIdentityHeaders removes every spelling of the owned headers: case
@@ -78,7 +117,7 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-var ownedHeaders = [...]string{"x-auth-user-id", "x-auth-phone", "x-auth-session-id"}
+var ownedHeaders = [...]string{"x-auth-user-id", "x-auth-phone", "x-auth-session-id", "x-auth-roles"}
 
 func isOwnedHeader(name string) bool {
 	if len(name) < len("x-auth-phone") || (name[0] != 'x' && name[0] != 'X') {
@@ -226,9 +265,9 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 		case "/verify":
 			err = s.G.serveVerify(w, r, clientIP)
 		case "/token":
-			err = s.G.serveToken(w, r)
+			err = s.G.serveToken(w, r, clientIP)
 		case "/logout":
-			err = s.G.serveLogout(w, r)
+			err = s.G.serveLogout(w, r, clientIP)
 		}
 	case "/user":
 		if r.Method != http.MethodGet {
@@ -260,6 +299,10 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 	case "/health":
 		err = s.G.serveHealth(w, r)
 	default:
+		if rest, ok := strings.CutPrefix(route, "/admin/"); ok {
+			err = s.serveSupabaseAdmin(w, r, "/"+rest, clientIP)
+			break
+		}
 		err = apierr.New(http.StatusNotFound, apierr.NotFound, "No such auth route.")
 	}
 	if err != nil {

@@ -18,7 +18,7 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) error {
+func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request, clientIP string) error {
 	if gt := r.URL.Query().Get("grant_type"); gt != "refresh_token" {
 		return apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `grant_type must be "refresh_token".`)
 	}
@@ -26,7 +26,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	out, err := g.Refresh(r.Context(), req.RefreshToken)
+	out, err := g.refresh(r.Context(), req.RefreshToken, actorOf(r, clientIP, "user"))
 	if err != nil {
 		return err
 	}
@@ -38,6 +38,10 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) error {
 // Refresh rotates a refresh token. A token reused after the grace
 // interval revokes its whole session (it was likely stolen).
 func (g *Gateway) Refresh(ctx context.Context, token string) (tokenResponse, error) {
+	return g.refresh(ctx, token, Actor{Kind: "user"})
+}
+
+func (g *Gateway) refresh(ctx context.Context, token string, actor Actor) (tokenResponse, error) {
 	uk, hash, ok := session.ParseRefreshToken(token)
 	if !ok {
 		return tokenResponse{}, errSession()
@@ -49,6 +53,7 @@ func (g *Gateway) Refresh(ctx context.Context, token string) (tokenResponse, err
 	}
 	res, err := g.cfg.Store.Rotate(ctx, store.RotateRequest{
 		User: store.UserKey(uk), OldHash: hash, NewHash: nextHash, Now: now, ReuseInterval: g.cfg.RefreshReuse,
+		Inactivity: g.cfg.Inactivity,
 	})
 	if err != nil {
 		return tokenResponse{}, storeError(err)
@@ -59,9 +64,30 @@ func (g *Gateway) Refresh(ctx context.Context, token string) (tokenResponse, err
 		g.announce(ctx, []string{res.Session.ID}, now)
 		g.cfg.Metrics.refusal(apierr.RefreshTokenUsed)
 		g.log.Warn("refresh token reused: session revoked", zap.String("session_id", res.Session.ID))
+		g.auditEvent("refresh_token_reused", auditFields(actor, res.Session.UserID, res.Session.ID, "")...)
 		return tokenResponse{}, apierr.New(http.StatusUnauthorized, apierr.RefreshTokenUsed, "Refresh token has already been used; the session was signed out.")
+	case store.RotateIdle:
+		g.cache.Revoke([]string{res.Session.ID}, now.Add(g.revocationRetain()))
+		g.announce(ctx, []string{res.Session.ID}, now)
+		g.auditEvent("session_idle_ended", auditFields(actor, res.Session.UserID, res.Session.ID, "")...)
+		return tokenResponse{}, errSession()
 	case store.RotateOK:
-		return g.issue(res.User, res.Session, next, now)
+		roles, deny := g.admit(res.User, now)
+		switch deny {
+		case "":
+			return g.issue(res.User, res.Session, next, now, roles)
+		case denyBanned:
+			g.endSessions(ctx, store.UserKey(uk), []string{res.Session.ID}, now)
+			return tokenResponse{}, apierr.New(http.StatusForbidden, apierr.UserBanned, "User is banned.")
+		default:
+			g.endSessions(ctx, store.UserKey(uk), []string{res.Session.ID}, now)
+			return tokenResponse{}, errSession()
+		}
+	}
+	// A ban ends every session, so a banned user's refresh finds none;
+	// the holder of an authentic refresh token learns why.
+	if u, ok, err := g.cfg.Store.User(ctx, store.UserKey(uk)); err == nil && ok && u.Banned(now) {
+		return tokenResponse{}, apierr.New(http.StatusForbidden, apierr.UserBanned, "User is banned.")
 	}
 	return tokenResponse{}, errSession()
 }
@@ -70,7 +96,7 @@ func errSession() *apierr.Error {
 	return apierr.New(http.StatusUnauthorized, apierr.SessionNotFound, "Session not found or expired. Sign in again.")
 }
 
-func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) error {
+func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP string) error {
 	scope := store.RevokeOne
 	switch r.URL.Query().Get("scope") {
 	case "", "local":
@@ -106,6 +132,8 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		g.clearSessionCookies(w)
 	}
 	g.log.Info("logout", zap.String("scope", r.URL.Query().Get("scope")), zap.Int("sessions", len(ids)))
+	g.auditEvent("sign_out", append(auditFields(actorOf(r, clientIP, "user"), claims.Subject, claims.SessionID, claims.Phone),
+		zap.String("scope", scope.String()), zap.Strings("revoked_sessions", ids))...)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -141,12 +169,7 @@ func (g *Gateway) authenticateAllowExpired(r *http.Request) (session.Claims, err
 }
 
 func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session.Claims, error) {
-	tok := bearerToken(r)
-	if tok == "" {
-		if c, err := r.Cookie(g.accessCookieName()); err == nil {
-			tok = c.Value
-		}
-	}
+	tok, _ := g.requestToken(r)
 	if tok == "" {
 		return session.Claims{}, apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "This endpoint requires a bearer token.")
 	}
@@ -163,6 +186,18 @@ func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session
 		return session.Claims{}, errSession()
 	}
 	return claims, nil
+}
+
+// requestToken is the request's access token: the bearer token, else the
+// access cookie.
+func (g *Gateway) requestToken(r *http.Request) (tok string, fromCookie bool) {
+	if tok = bearerToken(r); tok != "" {
+		return tok, false
+	}
+	if c, err := r.Cookie(g.accessCookieName()); err == nil && c.Value != "" {
+		return c.Value, true
+	}
+	return "", false
 }
 
 func bearerToken(r *http.Request) string {

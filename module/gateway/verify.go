@@ -39,7 +39,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, clientIP s
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	out, err := g.Verify(r.Context(), req, clientIP)
+	out, err := g.verify(r.Context(), req, actorOf(r, clientIP, "user"))
 	if err != nil {
 		return err
 	}
@@ -53,6 +53,11 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, clientIP s
 // either consumes it (creating the user and session atomically) or
 // records the failure.
 func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string) (tokenResponse, error) {
+	return g.verify(ctx, req, Actor{Kind: "user", IP: clientIP})
+}
+
+func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (tokenResponse, error) {
+	clientIP := actor.IP
 	switch req.Type {
 	case "sms", "whatsapp":
 	default:
@@ -103,30 +108,75 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 		User:      uk,
 		CreatedAt: now,
 		ExpiresAt: now.Add(g.cfg.RefreshTTL),
+		IP:        clientIP,
+		UserAgent: actor.UserAgent,
 	}
 	res, err := g.cfg.Store.Consume(ctx, store.ConsumeRequest{
 		User:        uk,
 		ChallengeID: c.ID,
 		Now:         now,
-		NewUserID:   uuid.NewString(),
+		NewUserID:   newUserID(),
 		Session:     sess,
 		RefreshHash: refreshHash,
+		NewUser:     !c.HasUser,
+		ListedOK:    g.listedOK(num.E164),
 	})
 	if err != nil {
 		return tokenResponse{}, storeError(err)
 	}
-	if res.Status != store.ConsumeOK {
+	switch res.Status {
+	case store.ConsumeOK:
+	case store.ConsumeBanned:
+		g.refuseOTP(num, clientIP, "banned")
+		return tokenResponse{}, errOTP()
+	case store.ConsumeNoUser:
+		g.refuseOTP(num, clientIP, "not_a_user")
+		return tokenResponse{}, errOTP()
+	default:
 		g.refuseOTP(num, clientIP, "consumed_elsewhere")
 		return tokenResponse{}, errOTP()
 	}
+	roles, deny := g.admit(res.User, now)
+	if deny != "" {
+		// the user's access changed between the send and now: the session
+		// just made must not outlive this answer
+		g.endSessions(ctx, uk, []string{sess.ID}, now)
+		g.refuseOTP(num, clientIP, deny)
+		return tokenResponse{}, errOTP()
+	}
 	sess.UserID = res.User.ID
-	out, err := g.issue(res.User, sess, refresh, now)
+	out, err := g.issue(res.User, sess, refresh, now, roles)
 	if err != nil {
 		return tokenResponse{}, err
 	}
 	g.cfg.Metrics.verify("ok")
 	g.logVerify(num, clientIP, "ok", zap.Bool("user_created", res.Created))
+	g.auditEvent("sign_in", append(auditFields(actor, res.User.ID, sess.ID, num.E164), zap.Bool("user_created", res.Created), zap.Strings("roles", roles))...)
 	return out, nil
+}
+
+// newUserID: UUIDv7, so that the user index (ordered by ID) lists users in
+// the order they were created.
+func newUserID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// endSessions revokes sessions of one person in the store and announces
+// them, best effort: used where a session must end but the request is
+// already refused anyway.
+func (g *Gateway) endSessions(ctx context.Context, uk store.UserKey, ids []string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	g.cache.Revoke(ids, now.Add(g.revocationRetain()))
+	for _, id := range ids {
+		if _, err := g.cfg.Store.Revoke(ctx, uk, store.RevokeOne, id, now); err != nil {
+			g.log.Warn("ending a session", zap.Error(err))
+		}
+	}
+	g.announce(ctx, ids, now)
 }
 
 func (g *Gateway) refuseOTP(num phone.Number, clientIP, outcome string) {
@@ -166,8 +216,9 @@ type tokenResponse struct {
 }
 
 // issue signs an access token for a session.
-func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now time.Time) (tokenResponse, error) {
-	exp := now.Add(g.cfg.AccessTTL)
+func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now time.Time, roles []string) (tokenResponse, error) {
+	ttl := g.accessTTL()
+	exp := now.Add(ttl)
 	claims := session.Claims{
 		Issuer:    g.cfg.Issuer,
 		Subject:   u.ID,
@@ -179,6 +230,7 @@ func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now ti
 		AAL:       "aal1",
 		AMR:       []session.AMR{{Method: "otp", Timestamp: sess.CreatedAt.Unix()}},
 		SessionID: sess.ID,
+		Roles:     roles,
 	}
 	tok, err := g.cfg.Tokens.Sign(claims)
 	if err != nil {
@@ -187,10 +239,10 @@ func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now ti
 	return tokenResponse{
 		AccessToken:  tok,
 		TokenType:    "bearer",
-		ExpiresIn:    int64(g.cfg.AccessTTL / time.Second),
+		ExpiresIn:    int64(ttl / time.Second),
 		ExpiresAt:    exp.Unix(),
 		RefreshToken: refresh,
-		User:         g.userJSON(u),
+		User:         g.userJSONWithRoles(u, roles),
 		claims:       claims,
 	}, nil
 }
@@ -205,6 +257,7 @@ type userJSON struct {
 	PhoneConfirmedAt *time.Time     `json:"phone_confirmed_at,omitempty"`
 	ConfirmedAt      *time.Time     `json:"confirmed_at,omitempty"`
 	LastSignInAt     *time.Time     `json:"last_sign_in_at,omitempty"`
+	BannedUntil      *time.Time     `json:"banned_until,omitempty"`
 	AppMetadata      map[string]any `json:"app_metadata"`
 	UserMetadata     any            `json:"user_metadata"`
 	Identities       []any          `json:"identities"`
@@ -213,7 +266,17 @@ type userJSON struct {
 	IsAnonymous      bool           `json:"is_anonymous"`
 }
 
+// userJSON is the user object with the user's current roles (those of its
+// users line and those an administrator gave it).
 func (g *Gateway) userJSON(u store.User) userJSON {
+	listRoles, _ := g.listed(u.Phone)
+	return g.userJSONWithRoles(u, unionRoles(listRoles, u.Roles))
+}
+
+func (g *Gateway) userJSONWithRoles(u store.User, roles []string) userJSON {
+	if roles == nil {
+		roles = []string{}
+	}
 	opt := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil
@@ -233,7 +296,8 @@ func (g *Gateway) userJSON(u store.User) userJSON {
 		PhoneConfirmedAt: opt(u.ConfirmedAt),
 		ConfirmedAt:      opt(u.ConfirmedAt),
 		LastSignInAt:     opt(u.LastSignInAt),
-		AppMetadata:      map[string]any{"provider": "phone", "providers": []string{"phone"}},
+		BannedUntil:      opt(u.BannedUntil),
+		AppMetadata:      map[string]any{"provider": "phone", "providers": []string{"phone"}, "roles": roles},
 		UserMetadata:     meta,
 		Identities:       []any{},
 		CreatedAt:        u.CreatedAt.UTC(),

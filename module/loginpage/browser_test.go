@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,9 @@ func apiError(status int, code, msg string) stubReply {
 type stubCall struct {
 	path string
 	body map[string]any
+	// cookie is the session cookie the request carried; secFetchSite its
+	// Sec-Fetch-Site header.
+	cookie, secFetchSite string
 }
 
 // stubAPI fakes POST {prefix}/otp, /verify and /resend. Each path answers
@@ -86,6 +90,10 @@ func (s *stubAPI) callsTo(path string) []stubCall {
 
 func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, DefaultAPIPrefix)
+	if path == "/logout" {
+		s.serveLogout(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 		http.Error(w, `{"code":400,"error_code":"bad_json","msg":"want a JSON POST"}`, http.StatusBadRequest)
 		return
@@ -96,7 +104,7 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, stubCall{path, body})
+	s.calls = append(s.calls, stubCall{path: path, body: body})
 	reply, ok := stubReply{}, false
 	if q := s.queued[path]; len(q) > 0 {
 		reply, ok, s.queued[path] = q[0], true, q[1:]
@@ -129,11 +137,47 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(reply.body))
 }
 
+// serveLogout fakes POST {prefix}/logout: it takes no body, and answers
+// 204 clearing the session cookie unless a reply is queued.
+func (s *stubAPI) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, `{"code":405,"error_code":"method_not_allowed","msg":"POST only"}`, http.StatusMethodNotAllowed)
+		return
+	}
+	call := stubCall{path: "/logout", secFetchSite: r.Header.Get("Sec-Fetch-Site")}
+	if c, err := r.Cookie("otpgate-session"); err == nil {
+		call.cookie = c.Value
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	reply, ok := stubReply{}, false
+	if q := s.queued["/logout"]; len(q) > 0 {
+		reply, ok, s.queued["/logout"] = q[0], true, q[1:]
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.SetCookie(w, &http.Cookie{Name: "otpgate-session", Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	for k, v := range reply.header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(reply.status)
+	_, _ = w.Write([]byte(reply.body))
+}
+
 type fixture struct {
 	browser context.Context
 	srv     *httptest.Server
 	api     *stubAPI
 }
+
+// noAccessPrefix is where the fixture's site refuses every session with
+// the no-access page, as the gate does for a site whose roles the user
+// lacks.
+const noAccessPrefix = "/admin/"
 
 func newFixture(t *testing.T) *fixture {
 	page := newPage(t, Options{AppName: "Acme"})
@@ -153,6 +197,9 @@ func newFixture(t *testing.T) *fixture {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>App</title><p id="welcome">Welcome</p>`)
+	})
+	mux.HandleFunc("GET "+noAccessPrefix, func(w http.ResponseWriter, r *http.Request) {
+		page.RenderNoAccess(w, r, testMasked, r.URL.RequestURI())
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -259,7 +306,7 @@ func TestLoginPage_Browser(t *testing.T) {
 		if got := text(t, ctx, "masked-phone"); got != testMasked {
 			t.Errorf("#masked-phone = %q, want %q", got, testMasked)
 		}
-		if got := text(t, ctx, "code-hint"); !strings.Contains(got, "We sent a code to "+testMasked) {
+		if got := text(t, ctx, "code-hint"); !strings.Contains(got, "If this number has access, a code is on its way to "+testMasked+".") {
 			t.Errorf("code hint = %q", got)
 		}
 		if js[bool](t, ctx, `document.getElementById("phone-step").hidden`) != true {
@@ -484,5 +531,112 @@ func TestLoginPage_Browser(t *testing.T) {
 			t.Errorf("code step scrolls sideways on a phone: width %d", w)
 		}
 		testenv.Screenshot(t, ctx, "", "code-step-mobile")
+	})
+}
+
+// A signed-in person on a site their account may not use sees whom they
+// are signed in as and, with "Use a different number" (by mouse or by
+// keyboard), is signed out and brought to the login page, which returns
+// to the refused page after the next sign-in.
+func TestNoAccessPage_Browser(t *testing.T) {
+	f := newFixture(t)
+	const refused = "/admin/reports?x=1&y=2"
+
+	// toNoAccess signs in through the login page (the stub's /verify sets
+	// an HttpOnly session cookie) and lands on the refused page.
+	toNoAccess := func(t *testing.T) context.Context {
+		t.Helper()
+		ctx := f.tab(t, "?return_to="+url.QueryEscape(refused))
+		toCodeStep(t, ctx, f, challenge(30))
+		js[bool](t, ctx, fmt.Sprintf(pasteJS, "123456", "code-0"))
+		do(t, ctx, chromedp.WaitVisible(chromedp.ID("change-number")))
+		waitFor(t, ctx, "the no-access page", `document.getElementById("otpgate-noaccess") !== null`)
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != f.srv.URL+refused {
+			t.Fatalf("location = %s, want %s", loc, f.srv.URL+refused)
+		}
+		return ctx
+	}
+
+	checkLoggedOutToLogin := func(t *testing.T, ctx context.Context) {
+		t.Helper()
+		do(t, ctx, chromedp.WaitVisible(chromedp.ID("phone")))
+		want := f.srv.URL + DefaultLoginPath + "?return_to=" + url.QueryEscape(refused)
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != want {
+			t.Errorf("location = %s, want %s", loc, want)
+		}
+		if got := js[string](t, ctx, `document.getElementById("otpgate").getAttribute("data-return-to")`); got != refused {
+			t.Errorf("login page data-return-to = %q, want %q", got, refused)
+		}
+		calls := f.api.callsTo("/logout")
+		if len(calls) != 1 {
+			t.Fatalf("/logout calls = %d, want 1", len(calls))
+		}
+		if calls[0].cookie != "s3ss10n" {
+			t.Errorf("/logout carried session cookie %q, want the HttpOnly session", calls[0].cookie)
+		}
+		if calls[0].secFetchSite != "same-origin" {
+			t.Errorf("/logout Sec-Fetch-Site = %q, want same-origin", calls[0].secFetchSite)
+		}
+		// The cookie the server cleared is gone: the next page sees none.
+		select {
+		case <-f.api.appHit:
+		default:
+		}
+		do(t, ctx, chromedp.Navigate(f.srv.URL+"/app"), chromedp.WaitVisible(chromedp.ID("welcome")))
+		select {
+		case cookie := <-f.api.appHit:
+			if cookie != "" {
+				t.Errorf("session cookie %q still sent after logout", cookie)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("never reached /app")
+		}
+	}
+
+	t.Run("ShowsMaskedPhone_ButtonLogsOutToLogin", func(t *testing.T) {
+		ctx := toNoAccess(t)
+		if got := text(t, ctx, "masked-phone"); got != testMasked {
+			t.Errorf("#masked-phone = %q, want %q", got, testMasked)
+		}
+		msg := strings.Join(strings.Fields(text(t, ctx, "no-access-message")), " ")
+		if want := "You're signed in as " + testMasked + ", and this account has no access to this site."; msg != want {
+			t.Errorf("message = %q, want %q", msg, want)
+		}
+		if got := js[string](t, ctx, `document.querySelector("h1").textContent`); got != "No access to Acme" {
+			t.Errorf("heading = %q", got)
+		}
+		if got := js[string](t, ctx, `(b => b.tagName + " " + b.type + " " + b.textContent)(document.getElementById("change-number"))`); got != "BUTTON button Use a different number" {
+			t.Errorf("change-number = %q, want a real button", got)
+		}
+		testenv.Screenshot(t, ctx, "", "no-access")
+		do(t, ctx, chromedp.Click(chromedp.ID("change-number")))
+		checkLoggedOutToLogin(t, ctx)
+	})
+
+	t.Run("Keyboard", func(t *testing.T) {
+		ctx := toNoAccess(t)
+		// Tab reaches the button; Enter activates it.
+		do(t, ctx, chromedp.KeyEvent(kb.Tab))
+		waitFor(t, ctx, "focus on the button", `document.activeElement.id === "change-number"`)
+		do(t, ctx, chromedp.KeyEvent(kb.Enter))
+		checkLoggedOutToLogin(t, ctx)
+	})
+
+	t.Run("LogoutFails_StaysAndSaysSo", func(t *testing.T) {
+		ctx := toNoAccess(t)
+		f.api.queue("/logout", apiError(503, "store_unavailable", "down"))
+		do(t, ctx, chromedp.Click(chromedp.ID("change-number")))
+		waitErrorContains(t, ctx, "Try again shortly")
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != f.srv.URL+refused {
+			t.Errorf("left the page after a failed logout: %s", loc)
+		}
+		waitFor(t, ctx, "the button enabled and focused again",
+			`!document.getElementById("change-number").disabled && document.activeElement.id === "change-number"`)
+		// A second try that works goes on to the login page.
+		do(t, ctx, chromedp.Click(chromedp.ID("change-number")))
+		do(t, ctx, chromedp.WaitVisible(chromedp.ID("phone")))
+		if n := len(f.api.callsTo("/logout")); n != 2 {
+			t.Errorf("/logout calls = %d, want 2", n)
+		}
 	})
 }

@@ -26,6 +26,22 @@
 // {{template "otpgate.style" .}}, {{template "otpgate.body" .}} and
 // {{template "otpgate.script" .}}. The script expects the element IDs that
 // the body defines; TEMPLATE.md lists them.
+//
+// # The no-access page
+//
+// RenderNoAccess answers a signed-in visitor whose roles a site does not
+// admit (403): it names the masked phone of the session and offers "Use a
+// different number", which signs out and opens the login page. It is the
+// template "otpgate.noaccess", executed with a NoAccessData value: the
+// fields above plus
+//
+//	.MaskedPhone     the signed-in phone, masked ("" when unknown)
+//	.LoginURL        LoginPath with return_to set to .ReturnTo
+//
+// A whole-page override does not change the built-in no-access page; an
+// override file that defines {{define "otpgate.noaccess"}} replaces it, and
+// may reuse {{template "otpgate.noaccess.body" .}} and
+// {{template "otpgate.noaccess.script" .}}.
 package loginpage
 
 import (
@@ -45,6 +61,16 @@ import (
 
 //go:embed page.html.tmpl
 var defaultTemplate string
+
+//go:embed noaccess.html.tmpl
+var noAccessTemplate string
+
+// Names of the templates a Page executes.
+const (
+	pageTemplate     = "otpgate.page"
+	overrideTemplate = "otpgate.override"
+	noAccessName     = "otpgate.noaccess"
+)
 
 // Defaults of Options.
 const (
@@ -95,6 +121,9 @@ type Page struct {
 	tmpl *template.Template
 	name string // template to execute
 	base TemplateData
+	// noAccess holds the no-access page: the default templates, or the
+	// override's when its file defines otpgate.noaccess.
+	noAccess *template.Template
 }
 
 // funcs are the template functions beyond html/template's own.
@@ -127,13 +156,17 @@ func New(o Options) (*Page, error) {
 		return nil, fmt.Errorf("login page: code length %d: want 6 to 10", o.CodeLength)
 	}
 
-	tmpl, err := template.New("otpgate.page").Funcs(funcs).Parse(defaultTemplate)
+	tmpl, err := template.New(pageTemplate).Funcs(funcs).Parse(defaultTemplate)
+	if err == nil {
+		// only definitions: they join the set without replacing the page
+		_, err = tmpl.Parse(noAccessTemplate)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("login page: default template: %w", err)
 	}
 	p := &Page{
 		tmpl: tmpl,
-		name: "otpgate.page",
+		name: pageTemplate,
 		base: TemplateData{
 			AppName:         o.AppName,
 			AccentColor:     strings.ToLower(o.AccentColor),
@@ -142,20 +175,28 @@ func New(o Options) (*Page, error) {
 			LoginPath:       o.LoginPath,
 			CodeLength:      o.CodeLength,
 		},
+		noAccess: tmpl,
 	}
 	if o.TemplateFile != "" {
 		src, err := os.ReadFile(o.TemplateFile)
 		if err != nil {
 			return nil, fmt.Errorf("login page: template file: %w", err)
 		}
+		// The clone must be taken before the default set is first
+		// executed; from then on the two sets are independent.
 		override, err := tmpl.Clone()
 		if err != nil {
 			return nil, fmt.Errorf("login page: template file %s: %w", o.TemplateFile, err)
 		}
-		if _, err := override.New("otpgate.override").Parse(string(src)); err != nil {
+		if _, err := override.New(overrideTemplate).Parse(string(src)); err != nil {
 			return nil, fmt.Errorf("login page: template file %s: %w", o.TemplateFile, err)
 		}
-		p.tmpl, p.name = override, "otpgate.override"
+		p.tmpl, p.name = override, overrideTemplate
+		// A definition parsed from the file carries the file's template
+		// name; the default's carries the default page's.
+		if t := override.Lookup(noAccessName); t != nil && t.Tree != nil && t.Tree.ParseName == overrideTemplate {
+			p.noAccess = override
+		}
 	}
 	// Execute once so that a reference to an unknown field or template
 	// fails now, with the file name, rather than on a visitor's request.
@@ -163,6 +204,12 @@ func New(o Options) (*Page, error) {
 	probe.ReturnTo, probe.Nonce = "/", "probe"
 	if err := p.tmpl.ExecuteTemplate(io.Discard, p.name, probe); err != nil {
 		return nil, fmt.Errorf("login page: template %s: %w", o.TemplateFile, err)
+	}
+	if err := p.noAccess.ExecuteTemplate(io.Discard, noAccessName, noAccessData(probe, "+1***-***-0100")); err != nil {
+		if o.TemplateFile != "" && p.noAccess == p.tmpl {
+			return nil, fmt.Errorf("login page: template %s: %s: %w", o.TemplateFile, noAccessName, err)
+		}
+		return nil, fmt.Errorf("login page: no-access template: %w", err)
 	}
 	return p, nil
 }
@@ -224,14 +271,22 @@ func (p *Page) Render(w http.ResponseWriter, r *http.Request, returnTo string) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	// rand.Text is 26 base32 characters (130 bits), valid in a CSP nonce.
-	nonce := rand.Text()
 	data := p.base
 	data.ReturnTo = SafeReturnTo(returnTo)
-	data.Nonce = nonce
+	data.Nonce = newNonce()
+	writePage(w, r, http.StatusOK, p.tmpl, p.name, data, data.Nonce)
+}
 
+// newNonce returns a CSP nonce: rand.Text is 26 base32 characters (130
+// bits), valid in a CSP nonce.
+func newNonce() string { return rand.Text() }
+
+// writePage executes template name of set with data and sends it with
+// status, the security headers and the CSP of nonce. A HEAD request gets
+// the headers only.
+func writePage(w http.ResponseWriter, r *http.Request, status int, set *template.Template, name string, data any, nonce string) {
 	var buf bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&buf, p.name, data); err != nil {
+	if err := set.ExecuteTemplate(&buf, name, data); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -243,7 +298,7 @@ func (p *Page) Render(w http.ResponseWriter, r *http.Request, returnTo string) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}

@@ -50,6 +50,20 @@ type Claims struct {
 	AAL       string
 	AMR       []AMR
 	SessionID string
+	// Roles are the user's roles when the token was issued (on the wire:
+	// app_metadata.roles, as Supabase apps read custom claims).
+	Roles []string
+
+	// CheckedAt is when the gate last confirmed these claims against the
+	// store (zero: never since IssuedAt). It is not part of the token.
+	CheckedAt time.Time
+}
+
+// appMetadata is the token's app_metadata, in Supabase's shape.
+type appMetadata struct {
+	Provider  string   `json:"provider"`
+	Providers []string `json:"providers"`
+	Roles     []string `json:"roles"`
 }
 
 // wireClaims is the JSON payload. aud is a single string, as Supabase emits
@@ -66,6 +80,7 @@ type wireClaims struct {
 	AMR         []AMR            `json:"amr"`
 	SessionID   string           `json:"session_id"`
 	IsAnonymous bool             `json:"is_anonymous"`
+	AppMetadata *appMetadata     `json:"app_metadata,omitempty"`
 }
 
 func (w *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) { return w.ExpiresAt, nil }
@@ -128,6 +143,14 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 		AAL:       c.AAL,
 		AMR:       c.AMR,
 		SessionID: c.SessionID,
+		AppMetadata: &appMetadata{
+			Provider:  "phone",
+			Providers: []string{"phone"},
+			Roles:     c.Roles,
+		},
+	}
+	if w.AppMetadata.Roles == nil {
+		w.AppMetadata.Roles = []string{}
 	}
 	if w.Role == "" {
 		w.Role = roleAuthenticated
@@ -222,6 +245,9 @@ func (w *wireClaims) claims() Claims {
 		AAL:       w.AAL,
 		AMR:       w.AMR,
 		SessionID: w.SessionID,
+	}
+	if w.AppMetadata != nil && len(w.AppMetadata.Roles) > 0 {
+		c.Roles = w.AppMetadata.Roles
 	}
 	if w.Phone != "" {
 		c.Phone = "+" + strings.TrimPrefix(w.Phone, "+")

@@ -42,6 +42,7 @@ func payload(now time.Time) map[string]any {
 		"phone": "15551234567", "role": "authenticated", "aal": "aal1",
 		"amr":        []map[string]any{{"method": "otp", "timestamp": now.Unix()}},
 		"session_id": c.SessionID, "is_anonymous": false,
+		"app_metadata": map[string]any{"provider": "phone", "providers": []string{"phone"}, "roles": []string{}},
 	}
 }
 
@@ -125,6 +126,32 @@ func TestSign_PayloadIsSupabaseShaped(t *testing.T) {
 	normJSON, _ := json.Marshal(wantNorm)
 	if string(gotJSON) != string(normJSON) {
 		t.Fatalf("payload\n got %s\nwant %s", gotJSON, normJSON)
+	}
+}
+
+func TestSign_RolesTravelInAppMetadata(t *testing.T) {
+	tk := newTestTokens(t, AlgES256)
+	in := testClaims(t0)
+	in.Roles = []string{"admin", "ops"}
+	tok := sign(t, tk, in)
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	var p struct {
+		AppMetadata struct {
+			Roles []string `json:"roles"`
+		} `json:"app_metadata"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(p.AppMetadata.Roles, ",") != "admin,ops" {
+		t.Fatalf("app_metadata.roles = %v", p.AppMetadata.Roles)
+	}
+	got, err := tk.Verify(tok, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.Roles, ",") != "admin,ops" {
+		t.Fatalf("verified roles = %v", got.Roles)
 	}
 }
 

@@ -138,6 +138,40 @@ type Store interface {
 	// they share one server secret.
 	Claim(ctx context.Context, key, value string) (string, error)
 
+	// Access reads a session and its user in one round trip: what the gate
+	// needs to decide again about a session whose user changed (or while
+	// the feed is down). A missing record is reported as not found.
+	Access(ctx context.Context, user UserKey, sessionID string) (s Session, sessionFound bool, u User, userFound bool, err error)
+
+	// CreateUser creates a user (an administrator's invitation) unless the
+	// person already has one; it returns the stored user and whether this
+	// call created it. The user joins the index that ListUsers and
+	// UserByID read.
+	CreateUser(ctx context.Context, req CreateUserRequest) (User, bool, error)
+
+	// UpdateUser changes the fields of an existing user that the request
+	// sets (nil fields stay) and sets UpdatedAt. found=false when the
+	// person has no user; nothing is created.
+	UpdateUser(ctx context.Context, user UserKey, upd UserUpdate) (u User, found bool, err error)
+
+	// DeleteUser erases the user and every record of the person except the
+	// opt-out marker (and the send limits, which protect the phone's
+	// owner): challenge, failures, cooldown, sessions, refresh tokens and
+	// the index entry. It returns the erased user and the IDs of the
+	// sessions that were still active at now (the caller announces them).
+	DeleteUser(ctx context.Context, user UserKey, now time.Time) (u User, revoked []string, found bool, err error)
+
+	// ListUsers returns the indexed users in a stable order (by ID),
+	// skipping offset of them and returning at most limit, and the total.
+	ListUsers(ctx context.Context, offset, limit int) ([]UserEntry, int, error)
+
+	// UserByID finds a user by its ID through the index.
+	UserByID(ctx context.Context, id string) (UserEntry, bool, error)
+
+	// Sessions lists the person's sessions that are active at now, oldest
+	// first.
+	Sessions(ctx context.Context, user UserKey, now time.Time) ([]Session, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 
@@ -166,15 +200,22 @@ type Limit struct {
 
 // Challenge is one pending code.
 type Challenge struct {
-	ID         string    // random, unique per send
-	CodeMAC    []byte    // HMAC of phone and code under the server secret
-	Phone      string    // E.164
-	Channel    string    // "sms" or "whatsapp"
-	CreateUser bool      // create the user on verify
-	Metadata   []byte    // JSON object for user_metadata on creation; may be nil
-	SentAt     time.Time //
-	ExpiresAt  time.Time //
-	Attempts   int       // wrong codes so far
+	ID         string // random, unique per send
+	CodeMAC    []byte // HMAC of phone and code under the server secret
+	Phone      string // E.164
+	Channel    string // "sms" or "whatsapp"
+	CreateUser bool   // create the user on verify
+	Metadata   []byte // JSON object for user_metadata on creation; may be nil
+	Origin     string // the Origin of a user created on verify (OriginSignup or OriginList)
+
+	// HasUser is filled in by Store.Challenge, not stored: whether the
+	// person had a user when the challenge was read. Passed back as
+	// ConsumeRequest.NewUser, it lets a store prepare a creation in the
+	// round trip of the Consume itself.
+	HasUser   bool
+	SentAt    time.Time //
+	ExpiresAt time.Time //
+	Attempts  int       // wrong codes so far
 }
 
 // SendRequest is the input of BeginSend.
@@ -187,6 +228,9 @@ type SendRequest struct {
 	Cooldown    time.Duration // 0 disables
 	RequireUser bool          // the request did not ask to create a user
 	Resend      bool
+	// ListedOK: a user whose Origin is OriginList counts as existing for
+	// RequireUser (its phone is still listed, or sign-up is open).
+	ListedOK bool
 }
 
 // SendStatus is the outcome of BeginSend.
@@ -199,6 +243,7 @@ const (
 	SendOptedOut
 	SendCooldown
 	SendPhoneLimited
+	SendBanned // the user is banned: counted like an unknown user, no challenge stored
 )
 
 func (s SendStatus) String() string {
@@ -215,6 +260,8 @@ func (s SendStatus) String() string {
 		return "cooldown"
 	case SendPhoneLimited:
 		return "phone_limited"
+	case SendBanned:
+		return "banned"
 	}
 	return "unknown"
 }
@@ -237,9 +284,17 @@ type ConsumeRequest struct {
 	User        UserKey
 	ChallengeID string
 	Now         time.Time
-	NewUserID   string // used if the user is created
-	Session     Session
-	RefreshHash string // hash of the first refresh token
+	NewUserID   string  // used if the user is created
+	Session     Session // with IP and UserAgent of the sign-in
+	RefreshHash string  // hash of the first refresh token
+	// NewUser is a hint: the challenge was read without a user (see
+	// Challenge.HasUser), so this Consume probably creates one. It never
+	// changes the result.
+	NewUser bool
+	// ListedOK: an existing user whose Origin is OriginList may sign in
+	// (its phone is still listed, or sign-up is open); otherwise such a
+	// user gets ConsumeNoUser.
+	ListedOK bool
 }
 
 // ConsumeStatus is the outcome of Consume.
@@ -249,6 +304,7 @@ const (
 	ConsumeOK     ConsumeStatus = iota
 	ConsumeGone                 // someone else took it, or it expired or changed
 	ConsumeNoUser               // the challenge did not allow creating the user and there is none
+	ConsumeBanned               // the user is banned at Now: the challenge is consumed, no session
 )
 
 // ConsumeResult is the output of Consume.
@@ -258,25 +314,69 @@ type ConsumeResult struct {
 	Created bool
 }
 
-// User is a person who verified a phone.
+// User origins: how a user came to exist. A user whose origin is
+// OriginList exists only because its phone is listed in the `users`
+// option; under closed sign-up it stops being known when it is unlisted.
+const (
+	OriginSignup = "signup" // created by a sign-in that asked to create it
+	OriginList   = "list"   // created by the first sign-in of a listed phone
+	OriginAdmin  = "admin"  // created by an administrator
+)
+
+// User is a person who verified a phone, or whom an administrator invited.
 type User struct {
 	ID           string
 	Phone        string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
-	ConfirmedAt  time.Time
+	ConfirmedAt  time.Time // zero until the phone was verified (admin invitations)
 	LastSignInAt time.Time
-	Metadata     []byte // JSON object or nil
+	Metadata     []byte    // JSON object or nil
+	Roles        []string  // granted by an administrator; sorted, no duplicates
+	BannedUntil  time.Time // zero: not banned
+	Origin       string    // OriginSignup, OriginList or OriginAdmin ("" for users older than origins: treated as signup)
+}
+
+// Banned reports whether the user is banned at now.
+func (u User) Banned(now time.Time) bool { return now.Before(u.BannedUntil) }
+
+// UserEntry is a user with the key of its records.
+type UserEntry struct {
+	Key  UserKey
+	User User
+}
+
+// CreateUserRequest is the input of CreateUser.
+type CreateUserRequest struct {
+	User      UserKey
+	ID        string
+	Phone     string // E.164
+	Now       time.Time
+	Roles     []string
+	Metadata  []byte // JSON object or nil
+	Confirmed bool   // the phone counts as verified (ConfirmedAt = Now)
+}
+
+// UserUpdate is the input of UpdateUser; nil fields are left as they are.
+type UserUpdate struct {
+	Now         time.Time
+	Roles       *[]string
+	BannedUntil *time.Time // a zero time lifts a ban
+	Metadata    *[]byte    // replaces user_metadata; empty: none
+	Confirmed   bool       // set ConfirmedAt to Now if it is zero
 }
 
 // Session is one sign-in.
 type Session struct {
-	ID        string
-	User      UserKey
-	UserID    string
-	CreatedAt time.Time
-	ExpiresAt time.Time // end of the refresh lifetime
-	RevokedAt time.Time // zero while active
+	ID          string
+	User        UserKey
+	UserID      string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // end of the refresh lifetime
+	RevokedAt   time.Time // zero while active
+	RefreshedAt time.Time // last refresh; zero before the first
+	IP          string    // client IP of the sign-in
+	UserAgent   string    // User-Agent of the sign-in (at most 512 bytes)
 }
 
 // Active reports whether the session may be used at now.
@@ -291,6 +391,10 @@ type RotateRequest struct {
 	NewHash       string
 	Now           time.Time
 	ReuseInterval time.Duration
+	// Inactivity, when > 0, ends a session whose last refresh (or its
+	// sign-in, before any refresh) is more than Inactivity before Now: the
+	// session is revoked and the result is RotateIdle.
+	Inactivity time.Duration
 }
 
 // RotateStatus is the outcome of Rotate.
@@ -300,12 +404,13 @@ const (
 	RotateOK RotateStatus = iota
 	RotateNotFound
 	RotateReused
+	RotateIdle // the session was unused for longer than Inactivity: revoked now
 )
 
 // RotateResult is the output of Rotate.
 type RotateResult struct {
 	Status  RotateStatus
-	Session Session // for RotateOK and RotateReused
+	Session Session // for RotateOK, RotateReused and RotateIdle (RefreshedAt = Now for RotateOK)
 	User    User    // for RotateOK
 }
 
@@ -407,6 +512,29 @@ func (r RotateRequest) Check() error {
 		return invalid("new refresh hash equals old")
 	case r.ReuseInterval < 0:
 		return invalid("negative reuse interval")
+	case r.Inactivity < 0:
+		return invalid("negative inactivity")
+	}
+	return nil
+}
+
+// Check refuses a CreateUserRequest without what every user has.
+func (r CreateUserRequest) Check() error {
+	switch {
+	case r.User == "":
+		return invalid("empty user key")
+	case r.ID == "" || r.Phone == "":
+		return invalid("empty user id or phone")
+	case r.Now.IsZero():
+		return invalid("zero now")
+	}
+	return nil
+}
+
+// Check refuses a UserUpdate without a time.
+func (u UserUpdate) Check() error {
+	if u.Now.IsZero() {
+		return invalid("zero now")
 	}
 	return nil
 }

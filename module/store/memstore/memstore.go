@@ -12,9 +12,12 @@ package memstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/otpgate/otpgate/module/store"
 )
@@ -36,6 +39,11 @@ type Store struct {
 	feed      map[string]time.Time // revoked session ID -> announced at
 	subs      map[*subscriber]struct{}
 	nextSweep time.Time
+
+	// index lists every user as "<id>:<key>", sorted bytewise: the members
+	// of the Redis store's index, so that ListUsers pages alike.
+	index []string
+	byID  map[string]store.UserKey
 }
 
 var _ store.Store = (*Store)(nil)
@@ -49,6 +57,7 @@ func New() *Store {
 		seen:   make(map[string]time.Time),
 		feed:   make(map[string]time.Time),
 		subs:   make(map[*subscriber]struct{}),
+		byID:   make(map[string]store.UserKey),
 	}
 }
 
@@ -131,7 +140,70 @@ func cloneChallenge(c store.Challenge) store.Challenge {
 
 func cloneUser(u store.User) store.User {
 	u.Metadata = cloneBytes(u.Metadata)
+	u.Roles = slices.Clone(u.Roles)
 	return u
+}
+
+// maxListLimit caps a ListUsers page, as the Redis store does.
+const maxListLimit = 10_000
+
+// maxUserAgent is the longest User-Agent a session keeps.
+const maxUserAgent = 512
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// normRoles sorts and deduplicates roles. The Redis store keeps them as
+// one comma-separated field, so an empty role or one with a comma is
+// refused here too, to keep both stores alike.
+func normRoles(roles []string) ([]string, error) {
+	for _, r := range roles {
+		if r == "" || strings.Contains(r, ",") {
+			return nil, fmt.Errorf("%w: role %q empty or with a comma", store.ErrInvalid, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(roles)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// checkID refuses a user ID the index could not tell from its key.
+func checkID(id string) error {
+	if strings.Contains(id, ":") {
+		return fmt.Errorf("%w: user id with ':'", store.ErrInvalid)
+	}
+	return nil
+}
+
+func indexMember(id string, key store.UserKey) string { return id + ":" + string(key) }
+
+// indexAdd and indexRemove keep s.index and s.byID; s.mu is held.
+func (s *Store) indexAdd(id string, key store.UserKey) {
+	m := indexMember(id, key)
+	if i, found := slices.BinarySearch(s.index, m); !found {
+		s.index = slices.Insert(s.index, i, m)
+	}
+	s.byID[id] = key
+}
+
+func (s *Store) indexRemove(id string, key store.UserKey) {
+	if i, found := slices.BinarySearch(s.index, indexMember(id, key)); found {
+		s.index = slices.Delete(s.index, i, i+1)
+	}
+	if s.byID[id] == key {
+		delete(s.byID, id)
+	}
 }
 
 // person returns the live view of key's records at wall, dropping expired
@@ -284,8 +356,11 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 	if req.Cooldown > 0 {
 		p.cooldown = &cooldownRec{until: now.Add(req.Cooldown), sendID: req.Challenge.ID, wall: wall.Add(req.Cooldown)}
 	}
-	if req.RequireUser && p.user == nil {
+	if req.RequireUser && !p.known(req.ListedOK) {
 		return store.SendResult{Status: store.SendUnknownUser}, nil
+	}
+	if p.user != nil && p.user.Banned(now) {
+		return store.SendResult{Status: store.SendBanned}, nil
 	}
 
 	c := cloneChallenge(req.Challenge)
@@ -299,6 +374,7 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		}
 		c.CreateUser = old.c.CreateUser
 		c.Metadata = cloneBytes(old.c.Metadata)
+		c.Origin = old.c.Origin
 	}
 	c.Attempts = 0
 	c.SentAt = ms(c.SentAt)
@@ -343,7 +419,15 @@ func (s *Store) Challenge(ctx context.Context, user store.UserKey) (store.Challe
 	if p.challenge == nil {
 		return store.Challenge{}, false, failures, nil
 	}
-	return cloneChallenge(p.challenge.c), true, failures, nil
+	c := cloneChallenge(p.challenge.c)
+	c.HasUser = p.user != nil
+	return c, true, failures, nil
+}
+
+// known reports whether the person has a user that counts as existing: a
+// user of the list only while listedOK.
+func (p *person) known(listedOK bool) bool {
+	return p.user != nil && (p.user.Origin != store.OriginList || listedOK)
 }
 
 // current returns the challenge with id unless it is gone by now.
@@ -390,6 +474,9 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	if err := req.Check(); err != nil {
 		return store.ConsumeResult{}, err
 	}
+	if err := checkID(req.NewUserID); err != nil {
+		return store.ConsumeResult{}, err
+	}
 	now := ms(req.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -403,17 +490,28 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	p.challenge = nil
 
 	created := false
-	if p.user == nil {
+	switch {
+	case p.user == nil:
 		if !c.c.CreateUser {
 			return store.ConsumeResult{Status: store.ConsumeNoUser}, nil
+		}
+		origin := c.c.Origin
+		if origin == "" {
+			origin = store.OriginSignup
 		}
 		p.user = &store.User{
 			ID:        req.NewUserID,
 			Phone:     c.c.Phone,
 			CreatedAt: now,
 			Metadata:  cloneBytes(c.c.Metadata),
+			Origin:    origin,
 		}
+		s.indexAdd(req.NewUserID, req.User)
 		created = true
+	case !p.known(req.ListedOK):
+		return store.ConsumeResult{Status: store.ConsumeNoUser}, nil
+	case p.user.Banned(now):
+		return store.ConsumeResult{Status: store.ConsumeBanned, User: cloneUser(*p.user)}, nil
 	}
 	p.failures = nil
 	u := p.user
@@ -432,6 +530,8 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	}
 	sess.ExpiresAt = ms(sess.ExpiresAt)
 	sess.RevokedAt = time.Time{}
+	sess.RefreshedAt = time.Time{}
+	sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
 	life := wall.Add(sess.ExpiresAt.Sub(now))
 	p.sessions[sess.ID] = &sessionRec{s: sess, wall: life}
 	p.tokens[req.RefreshHash] = &tokenRec{sessionID: sess.ID, wall: life}
@@ -486,14 +586,24 @@ func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.Rota
 	if r == nil || !r.s.Active(now) {
 		return store.RotateResult{Status: store.RotateNotFound}, nil
 	}
-	if !t.usedAt.IsZero() {
-		if req.ReuseInterval <= 0 || now.Sub(t.usedAt) > req.ReuseInterval {
-			r.s.RevokedAt = now
-			return store.RotateResult{Status: store.RotateReused, Session: r.s}, nil
+	if !t.usedAt.IsZero() && (req.ReuseInterval <= 0 || now.Sub(t.usedAt) > req.ReuseInterval) {
+		r.s.RevokedAt = now
+		return store.RotateResult{Status: store.RotateReused, Session: r.s}, nil
+	}
+	if req.Inactivity > 0 {
+		last := r.s.RefreshedAt
+		if last.IsZero() {
+			last = r.s.CreatedAt
 		}
-	} else {
+		if now.Sub(last) > req.Inactivity {
+			r.s.RevokedAt = now
+			return store.RotateResult{Status: store.RotateIdle, Session: r.s}, nil
+		}
+	}
+	if t.usedAt.IsZero() {
 		t.usedAt = now
 	}
+	r.s.RefreshedAt = now
 	p.tokens[req.NewHash] = &tokenRec{sessionID: t.sessionID, wall: r.wall}
 	res := store.RotateResult{Status: store.RotateOK, Session: r.s}
 	if p.user != nil {
@@ -683,6 +793,197 @@ func (s *Store) Forget(ctx context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.seen, key)
 	return nil
+}
+
+// Access implements store.Store.
+func (s *Store) Access(ctx context.Context, user store.UserKey, sessionID string) (store.Session, bool, store.User, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.person(user, s.clock(), false)
+	if p == nil {
+		return store.Session{}, false, store.User{}, false, nil
+	}
+	var (
+		sess   store.Session
+		sok    bool
+		u      store.User
+		userOK bool
+	)
+	if r := p.sessions[sessionID]; r != nil {
+		sess, sok = r.s, true
+	}
+	if p.user != nil {
+		u, userOK = cloneUser(*p.user), true
+	}
+	return sess, sok, u, userOK, nil
+}
+
+// CreateUser implements store.Store.
+func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (store.User, bool, error) {
+	if err := req.Check(); err != nil {
+		return store.User{}, false, err
+	}
+	if err := checkID(req.ID); err != nil {
+		return store.User{}, false, err
+	}
+	roles, err := normRoles(req.Roles)
+	if err != nil {
+		return store.User{}, false, err
+	}
+	now := ms(req.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wall := s.write()
+	p := s.person(req.User, wall, true)
+	if p.user != nil {
+		return cloneUser(*p.user), false, nil
+	}
+	u := &store.User{
+		ID:        req.ID,
+		Phone:     req.Phone,
+		CreatedAt: now,
+		UpdatedAt: now,
+		Metadata:  cloneBytes(req.Metadata),
+		Roles:     roles,
+		Origin:    store.OriginAdmin,
+	}
+	if req.Confirmed {
+		u.ConfirmedAt = now
+	}
+	p.user = u
+	s.indexAdd(u.ID, req.User)
+	return cloneUser(*u), true, nil
+}
+
+// UpdateUser implements store.Store.
+func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.UserUpdate) (store.User, bool, error) {
+	if err := upd.Check(); err != nil {
+		return store.User{}, false, err
+	}
+	var roles []string
+	if upd.Roles != nil {
+		var err error
+		if roles, err = normRoles(*upd.Roles); err != nil {
+			return store.User{}, false, err
+		}
+	}
+	now := ms(upd.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wall := s.write()
+	p := s.person(user, wall, false)
+	if p == nil || p.user == nil {
+		return store.User{}, false, nil
+	}
+	u := p.user
+	if upd.Roles != nil {
+		u.Roles = roles
+	}
+	if upd.BannedUntil != nil {
+		u.BannedUntil = ms(*upd.BannedUntil)
+	}
+	if upd.Metadata != nil {
+		u.Metadata = cloneBytes(*upd.Metadata)
+	}
+	if upd.Confirmed && u.ConfirmedAt.IsZero() {
+		u.ConfirmedAt = now
+	}
+	u.UpdatedAt = now
+	return cloneUser(*u), true, nil
+}
+
+// DeleteUser implements store.Store. The opt-out marker and the send log
+// stay: they protect the phone's owner, whoever signs in with it next.
+func (s *Store) DeleteUser(ctx context.Context, user store.UserKey, now time.Time) (store.User, []string, bool, error) {
+	now = ms(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wall := s.write()
+	p := s.person(user, wall, false)
+	if p == nil || p.user == nil {
+		return store.User{}, nil, false, nil
+	}
+	u := *p.user
+	var active []string
+	for id, r := range p.sessions {
+		if r.s.Active(now) {
+			active = append(active, id)
+		}
+	}
+	slices.Sort(active)
+	s.indexRemove(u.ID, user)
+	p.user = nil
+	p.challenge = nil
+	p.failures = nil
+	p.cooldown = nil
+	p.sessions = make(map[string]*sessionRec)
+	p.tokens = make(map[string]*tokenRec)
+	if p.empty() {
+		delete(s.people, user)
+	}
+	return u, active, true, nil
+}
+
+// ListUsers implements store.Store.
+func (s *Store) ListUsers(ctx context.Context, offset, limit int) ([]store.UserEntry, int, error) {
+	if offset < 0 || limit < 0 {
+		return nil, 0, fmt.Errorf("%w: negative offset or limit", store.ErrInvalid)
+	}
+	limit = min(limit, maxListLimit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := len(s.index)
+	var out []store.UserEntry
+	for i := offset; i < total && len(out) < limit; i++ {
+		m := s.index[i]
+		key := store.UserKey(m[strings.IndexByte(m, ':')+1:])
+		if p := s.people[key]; p != nil && p.user != nil {
+			out = append(out, store.UserEntry{Key: key, User: cloneUser(*p.user)})
+		}
+	}
+	return out, total, nil
+}
+
+// UserByID implements store.Store.
+func (s *Store) UserByID(ctx context.Context, id string) (store.UserEntry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, ok := s.byID[id]
+	if !ok {
+		return store.UserEntry{}, false, nil
+	}
+	p := s.people[key]
+	if p == nil || p.user == nil || p.user.ID != id {
+		return store.UserEntry{}, false, nil
+	}
+	return store.UserEntry{Key: key, User: cloneUser(*p.user)}, true, nil
+}
+
+// Sessions implements store.Store.
+func (s *Store) Sessions(ctx context.Context, user store.UserKey, now time.Time) ([]store.Session, error) {
+	now = ms(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.person(user, s.clock(), false)
+	if p == nil {
+		return nil, nil
+	}
+	var out []store.Session
+	for _, r := range p.sessions {
+		if r.s.Active(now) {
+			out = append(out, r.s)
+		}
+	}
+	slices.SortFunc(out, compareSessions)
+	return out, nil
+}
+
+// compareSessions orders sessions oldest first, ties by ID.
+func compareSessions(a, b store.Session) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // Ping implements store.Store.

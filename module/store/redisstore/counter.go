@@ -18,15 +18,21 @@ import (
 //	cost := n.Count() - before
 //
 // A script not yet cached by the server costs one extra command (EVALSHA,
-// then EVAL); connection set-up and pub/sub are not counted.
+// then EVAL); connection set-up and pub/sub are not counted. RoundTrips
+// counts a pipeline once: its commands travel together and the caller
+// waits for one answer.
 type CommandCounter struct {
-	n atomic.Int64
+	n    atomic.Int64
+	trip atomic.Int64
 }
 
 var _ redis.Hook = (*CommandCounter)(nil)
 
 // Count returns the number of commands sent so far.
 func (c *CommandCounter) Count() int64 { return c.n.Load() }
+
+// RoundTrips returns the number of commands and pipelines sent so far.
+func (c *CommandCounter) RoundTrips() int64 { return c.trip.Load() }
 
 // DialHook implements redis.Hook.
 func (c *CommandCounter) DialHook(next redis.DialHook) redis.DialHook {
@@ -39,6 +45,7 @@ func (c *CommandCounter) DialHook(next redis.DialHook) redis.DialHook {
 func (c *CommandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		c.n.Add(1)
+		c.trip.Add(1)
 		return next(ctx, cmd)
 	}
 }
@@ -47,6 +54,7 @@ func (c *CommandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (c *CommandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		c.n.Add(int64(len(cmds)))
+		c.trip.Add(1)
 		return next(ctx, cmds)
 	}
 }

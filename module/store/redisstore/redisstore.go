@@ -3,8 +3,10 @@
 //
 // Every method that changes state is one Lua script (in lua/, each with its
 // keys, arguments and reply in a header comment), so each is atomic and costs
-// one round trip; Revoke adds a second for the announcement, because the
-// revocation log lives in another hash slot.
+// one round trip. Revoke adds a second for the announcement, because the
+// revocation log lives in another hash slot; for the same reason the user
+// index costs extra commands, but only when a user is created, repaired or
+// deleted, and in the administrator's reads.
 //
 // Key layout (cluster-safe: one person's keys share the hash tag of the
 // pseudonymous UserKey; no phone number ever appears in a key):
@@ -18,6 +20,8 @@
 //	otpgate:{<user>}:sessions    session index (sorted set), TTL last session expiry
 //	otpgate:{<user>}:s:<id>      session (hash), TTL session expiry
 //	otpgate:{<user>}:rt:<hash>   refresh token (hash), TTL session expiry
+//	otpgate:{<user>}:rts         refresh token index (sorted set), TTL last token expiry
+//	otpgate:{users}:index        user index (sorted set, score 0, member "<id>:<user>"), no TTL
 //	otpgate:{lim:<key>}          Hit limit log (sorted set), TTL window
 //	otpgate:{seen:<key>}         FirstSeen marker, TTL ttl
 //	otpgate:{rev}:log            revocation log (sorted set), TTL store.AnnounceRetention
@@ -37,9 +41,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -49,7 +55,11 @@ import (
 const (
 	revLogKey  = "otpgate:{rev}:log"
 	revChannel = "otpgate:rev"
+	indexKey   = "otpgate:{users}:index"
 )
+
+// maxUserAgent is the longest User-Agent a session keeps.
+const maxUserAgent = 512
 
 var (
 	//go:embed lua/hit.lua
@@ -95,6 +105,30 @@ var (
 	//go:embed lua/first_seen.lua
 	firstSeenSrc    string
 	firstSeenScript = redis.NewScript(firstSeenSrc)
+
+	//go:embed lua/access.lua
+	accessSrc    string
+	accessScript = redis.NewScript(accessSrc)
+
+	//go:embed lua/create_user.lua
+	createUserSrc    string
+	createUserScript = redis.NewScript(createUserSrc)
+
+	//go:embed lua/update_user.lua
+	updateUserSrc    string
+	updateUserScript = redis.NewScript(updateUserSrc)
+
+	//go:embed lua/delete_user.lua
+	deleteUserSrc    string
+	deleteUserScript = redis.NewScript(deleteUserSrc)
+
+	//go:embed lua/sessions.lua
+	sessionsSrc    string
+	sessionsScript = redis.NewScript(sessionsSrc)
+
+	//go:embed lua/mark_indexed.lua
+	markIndexedSrc    string
+	markIndexedScript = redis.NewScript(markIndexedSrc)
 )
 
 // Store is the Redis store.
@@ -206,6 +240,7 @@ func challengeFrom(m map[string]string) store.Challenge {
 		Channel:    m["channel"],
 		CreateUser: m["create"] == "1",
 		Metadata:   bytesOrNil(m["meta"]),
+		Origin:     m["via"],
 		SentAt:     fromMillis(m["sent"]),
 		ExpiresAt:  fromMillis(m["exp"]),
 		Attempts:   attempts,
@@ -221,18 +256,67 @@ func userFrom(m map[string]string) store.User {
 		ConfirmedAt:  fromMillis(m["confirmed"]),
 		LastSignInAt: fromMillis(m["signin"]),
 		Metadata:     bytesOrNil(m["meta"]),
+		Roles:        splitRoles(m["roles"]),
+		BannedUntil:  fromMillis(m["banned"]),
+		Origin:       m["via"],
 	}
 }
 
 func sessionFrom(u store.UserKey, m map[string]string) store.Session {
 	return store.Session{
-		ID:        m["id"],
-		User:      u,
-		UserID:    m["uid"],
-		CreatedAt: fromMillis(m["created"]),
-		ExpiresAt: fromMillis(m["exp"]),
-		RevokedAt: fromMillis(m["revoked"]),
+		ID:          m["id"],
+		User:        u,
+		UserID:      m["uid"],
+		CreatedAt:   fromMillis(m["created"]),
+		ExpiresAt:   fromMillis(m["exp"]),
+		RevokedAt:   fromMillis(m["revoked"]),
+		RefreshedAt: fromMillis(m["refreshed"]),
+		IP:          m["ip"],
+		UserAgent:   m["ua"],
 	}
+}
+
+func splitRoles(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// normRoles sorts and deduplicates roles. They are stored as one
+// comma-separated field, so an empty role or one with a comma is refused.
+func normRoles(roles []string) ([]string, error) {
+	for _, r := range roles {
+		if r == "" || strings.Contains(r, ",") {
+			return nil, fmt.Errorf("%w: role %q empty or with a comma", store.ErrInvalid, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(roles)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// checkID refuses a user ID the index could not tell from its key: an
+// index member is "<id>:<user>".
+func checkID(id string) error {
+	if strings.Contains(id, ":") {
+		return fmt.Errorf("%w: user id with ':'", store.ErrInvalid)
+	}
+	return nil
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Hit implements store.Store.
@@ -280,6 +364,7 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		req.Cooldown.Milliseconds(), flag(req.RequireUser), flag(req.Resend),
 		req.Keep.Milliseconds(), c.ID, c.CodeMAC, c.Phone, c.Channel,
 		flag(c.CreateUser), c.Metadata, millis(c.SentAt), millis(c.ExpiresAt),
+		flag(req.ListedOK), c.Origin,
 	).Slice()
 	if err != nil {
 		return store.SendResult{}, unavailable("begin send", err)
@@ -292,15 +377,17 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 	res := store.SendResult{RetryAfter: time.Duration(retry) * time.Millisecond}
 	switch status {
 	case "ok":
-		if len(v) != 5 {
+		if len(v) != 6 {
 			return store.SendResult{}, badReply("begin send", v)
 		}
 		channel, _ := v[2].(string)
 		create, _ := v[3].(string)
 		meta, _ := v[4].(string)
+		origin, _ := v[5].(string)
 		c.Channel = channel
 		c.CreateUser = create == "1"
 		c.Metadata = bytesOrNil(meta)
+		c.Origin = origin
 		c.CodeMAC = bytesOrNil(string(c.CodeMAC))
 		c.SentAt = roundTrip(c.SentAt)
 		c.ExpiresAt = roundTrip(c.ExpiresAt)
@@ -317,6 +404,8 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		res.Status = store.SendCooldown
 	case "phone_limited":
 		res.Status = store.SendPhoneLimited
+	case "banned":
+		res.Status = store.SendBanned
 	default:
 		return store.SendResult{}, badReply("begin send", v[0])
 	}
@@ -345,23 +434,26 @@ func (s *Store) Challenge(ctx context.Context, user store.UserKey) (store.Challe
 	if err := checkUser(user); err != nil {
 		return store.Challenge{}, false, 0, err
 	}
-	keys := []string{userKey(user, "ch"), userKey(user, "fail")}
+	keys := []string{userKey(user, "ch"), userKey(user, "fail"), userKey(user, "user")}
 	v, err := challengeScript.Run(ctx, s.client, keys).Slice()
 	if err != nil {
 		return store.Challenge{}, false, 0, unavailable("challenge", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 3 {
 		return store.Challenge{}, false, 0, badReply("challenge", v)
 	}
 	m, ok := fields(v[0])
 	failures, ok2 := v[1].(int64)
-	if !ok || !ok2 {
+	hasUser, ok3 := v[2].(int64)
+	if !ok || !ok2 || !ok3 {
 		return store.Challenge{}, false, 0, badReply("challenge", v)
 	}
 	if len(m) == 0 {
 		return store.Challenge{}, false, int(failures), nil
 	}
-	return challengeFrom(m), true, int(failures), nil
+	c := challengeFrom(m)
+	c.HasUser = hasUser == 1
+	return c, true, int(failures), nil
 }
 
 // Fail implements store.Store.
@@ -384,12 +476,19 @@ func (s *Store) Fail(ctx context.Context, user store.UserKey, challengeID string
 	return store.FailResult{Destroyed: v[0] == 1, Failures: int(v[1])}, nil
 }
 
-// Consume implements store.Store.
+// Consume implements store.Store. A user that is not yet in the user index
+// (just created, or its index write was lost) is added to it after the
+// script: two more commands, which an indexed user's sign-in never costs.
+// That write is best effort: the sign-in has happened, and the next one
+// tries again.
 func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.ConsumeResult, error) {
 	if err := req.Check(); err != nil {
 		return store.ConsumeResult{}, err
 	}
 	if err := checkUser(req.User); err != nil {
+		return store.ConsumeResult{}, err
+	}
+	if err := checkID(req.NewUserID); err != nil {
 		return store.ConsumeResult{}, err
 	}
 	created := req.Session.CreatedAt
@@ -403,10 +502,18 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 		userKey(req.User, "sessions"),
 		userKey(req.User, "s:"+req.Session.ID),
 		userKey(req.User, "rt:"+req.RefreshHash),
+		userKey(req.User, "rts"),
 	}
-	v, err := consumeScript.Run(ctx, s.client, keys,
-		req.Now.UnixMilli(), req.ChallengeID, req.NewUserID, req.Session.ID,
-		created.UnixMilli(), req.Session.ExpiresAt.UnixMilli()).Slice()
+	args := []any{req.Now.UnixMilli(), req.ChallengeID, req.NewUserID, req.Session.ID,
+		created.UnixMilli(), req.Session.ExpiresAt.UnixMilli(), req.RefreshHash,
+		flag(req.ListedOK), req.Session.IP, clip(req.Session.UserAgent, maxUserAgent), flag(req.NewUser)}
+	var v []any
+	var err error
+	if req.NewUser {
+		v, err = s.consumeIndexing(ctx, req, keys, args)
+	} else {
+		v, err = consumeScript.Run(ctx, s.client, keys, args...).Slice()
+	}
 	if err != nil {
 		return store.ConsumeResult{}, unavailable("consume", err)
 	}
@@ -419,6 +526,15 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 		return store.ConsumeResult{Status: store.ConsumeGone}, nil
 	case "no_user":
 		return store.ConsumeResult{Status: store.ConsumeNoUser}, nil
+	case "banned":
+		if len(v) != 2 {
+			return store.ConsumeResult{}, badReply("consume", v)
+		}
+		m, ok := fields(v[1])
+		if !ok {
+			return store.ConsumeResult{}, badReply("consume", v[1])
+		}
+		return store.ConsumeResult{Status: store.ConsumeBanned, User: userFrom(m)}, nil
 	case "ok":
 		if len(v) != 3 {
 			return store.ConsumeResult{}, badReply("consume", v)
@@ -427,9 +543,57 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 		if !ok {
 			return store.ConsumeResult{}, badReply("consume", v[2])
 		}
-		return store.ConsumeResult{Status: store.ConsumeOK, User: userFrom(m), Created: v[1] == int64(1)}, nil
+		u := userFrom(m)
+		if req.NewUser && u.ID != req.NewUserID {
+			// the entry written ahead names a user that was not created
+			_ = s.client.ZRem(ctx, indexKey, req.NewUserID+":"+string(req.User)).Err()
+		}
+		if m["ix"] != "1" {
+			_ = s.index(ctx, req.User, u.ID)
+		}
+		return store.ConsumeResult{Status: store.ConsumeOK, User: u, Created: v[1] == int64(1)}, nil
 	}
 	return store.ConsumeResult{}, badReply("consume", v[0])
+}
+
+// consumeIndexing runs the consume script in one round trip with the index
+// entry of the user it will probably create (the index is another hash
+// slot, so it cannot be written by the script): a first sign-in costs no
+// more round trips than any other. The script marks the user indexed only
+// when it created it under the id the entry names; any other outcome
+// removes the entry again (Consume), and ListUsers drops entries whose user
+// does not match. A server that does not know the script yet gets it by
+// the usual EVALSHA-then-EVAL.
+func (s *Store) consumeIndexing(ctx context.Context, req store.ConsumeRequest, keys []string, args []any) ([]any, error) {
+	member := req.NewUserID + ":" + string(req.User)
+	var cmd *redis.Cmd
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, indexKey, redis.Z{Member: member})
+		cmd = consumeScript.EvalSha(ctx, p, keys, args...)
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return consumeScript.Run(ctx, s.client, keys, args...).Slice()
+	}
+	if err != nil {
+		// the entry may be written while the sign-in failed: ListUsers
+		// drops it, as it names no user
+		return nil, err
+	}
+	return cmd.Slice()
+}
+
+// index adds a user to the user index, then marks the user as indexed. The
+// index is another hash slot, so this cannot be part of the user's script;
+// the mark comes second so that a lost index write is retried.
+func (s *Store) index(ctx context.Context, user store.UserKey, id string) error {
+	if err := s.client.ZAdd(ctx, indexKey, redis.Z{Member: id + ":" + string(user)}).Err(); err != nil {
+		return unavailable("index user", err)
+	}
+	if err := markIndexedScript.Run(ctx, s.client, []string{userKey(user, "user")}, id).Err(); err != nil {
+		return unavailable("index user", err)
+	}
+	return nil
 }
 
 // User implements store.Store.
@@ -477,9 +641,11 @@ func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.Rota
 		userKey(req.User, "rt:"+req.OldHash),
 		userKey(req.User, "rt:"+req.NewHash),
 		userKey(req.User, "user"),
+		userKey(req.User, "rts"),
 	}
 	v, err := rotateScript.Run(ctx, s.client, keys,
-		req.Now.UnixMilli(), req.ReuseInterval.Milliseconds(), userKey(req.User, "s:")).Slice()
+		req.Now.UnixMilli(), req.ReuseInterval.Milliseconds(), userKey(req.User, "s:"),
+		req.Inactivity.Milliseconds(), req.NewHash).Slice()
 	if err != nil {
 		return store.RotateResult{}, unavailable("rotate", err)
 	}
@@ -490,7 +656,7 @@ func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.Rota
 	switch status {
 	case "not_found":
 		return store.RotateResult{Status: store.RotateNotFound}, nil
-	case "reused":
+	case "reused", "idle":
 		if len(v) != 2 {
 			return store.RotateResult{}, badReply("rotate", v)
 		}
@@ -498,7 +664,11 @@ func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.Rota
 		if !ok {
 			return store.RotateResult{}, badReply("rotate", v)
 		}
-		return store.RotateResult{Status: store.RotateReused, Session: sessionFrom(req.User, m)}, nil
+		res := store.RotateResult{Status: store.RotateReused, Session: sessionFrom(req.User, m)}
+		if status == "idle" {
+			res.Status = store.RotateIdle
+		}
+		return res, nil
 	case "ok":
 		if len(v) != 3 {
 			return store.RotateResult{}, badReply("rotate", v)

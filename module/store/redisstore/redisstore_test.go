@@ -71,7 +71,8 @@ func consumeReq(u store.UserKey, challengeID, sessionID string, now time.Time) s
 }
 
 // flow exercises every kind of record for u, so that scripts are cached and
-// every key exists.
+// every key exists. It also creates and deletes a user under another key,
+// which leaves nothing behind.
 func flow(t *testing.T, s store.Store, u store.UserKey, now time.Time) {
 	t.Helper()
 	ctx := t.Context()
@@ -93,6 +94,14 @@ func flow(t *testing.T, s store.Store, u store.UserKey, now time.Time) {
 		func() error { return s.Announce(ctx, []string{"s0"}, now) },
 		func() error { return s.SetOptOut(ctx, u, false, now) },
 		func() error { _, err := s.FirstSeen(ctx, "nonce:1", time.Hour); return err },
+		func() error { _, _, _, _, err := s.Access(ctx, u, "s1"); return err },
+		func() error { _, err := s.Sessions(ctx, u, now); return err },
+		func() error { _, _, err := s.UpdateUser(ctx, u, store.UserUpdate{Now: now}); return err },
+		func() error { _, _, err := s.CreateUser(ctx, createReq(u, "never", now)); return err },
+		func() error { _, _, err := s.ListUsers(ctx, 0, 10); return err },
+		func() error { _, _, err := s.UserByID(ctx, "user-s1"); return err },
+		func() error { _, _, err := s.CreateUser(ctx, createReq(u+"-gone", "gone-"+string(u), now)); return err },
+		func() error { _, _, _, err := s.DeleteUser(ctx, u+"-gone", now); return err },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -101,13 +110,13 @@ func flow(t *testing.T, s store.Store, u store.UserKey, now time.Time) {
 	}
 }
 
-func TestCommands_OnePerCall(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	s, _, n := open(t, srv)
-	ctx := t.Context()
-	flow(t, s, alice, base) // loads the scripts: EVALSHA then EVAL the first time
+func createReq(u store.UserKey, id string, now time.Time) store.CreateUserRequest {
+	return store.CreateUserRequest{User: u, ID: id, Phone: phone, Now: now}
+}
 
-	cost := func(name string, want int64, call func() error) {
+// costs measures the commands of store calls.
+func costs(t *testing.T, n *redisstore.CommandCounter) func(name string, want int64, call func() error) {
+	return func(name string, want int64, call func() error) {
 		t.Helper()
 		before := n.Count()
 		if err := call(); err != nil {
@@ -117,6 +126,16 @@ func TestCommands_OnePerCall(t *testing.T) {
 			t.Errorf("%s cost %d commands, want %d", name, got, want)
 		}
 	}
+}
+
+func TestCommands_OnePerCall(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	s, _, n := open(t, srv)
+	ctx := t.Context()
+	flow(t, s, alice, base) // loads the scripts: EVALSHA then EVAL the first time
+	flow(t, s, bob, base)   // bob's user exists and is indexed: his sign-ins are ordinary
+
+	cost := costs(t, n)
 	now := base.Add(time.Hour)
 	cost("Hit", 1, func() error { _, err := s.Hit(ctx, "ip:192.0.2.9", 10, time.Minute, now); return err })
 	cost("BeginSend", 1, func() error { _, err := s.BeginSend(ctx, sendReq(bob, "x", now)); return err })
@@ -124,13 +143,20 @@ func TestCommands_OnePerCall(t *testing.T) {
 	cost("BeginSend", 1, func() error { _, err := s.BeginSend(ctx, sendReq(bob, "c1", now)); return err })
 	cost("Challenge", 1, func() error { _, _, _, err := s.Challenge(ctx, bob); return err })
 	cost("Fail", 1, func() error { _, err := s.Fail(ctx, bob, "c1", 5, time.Hour, now); return err })
-	cost("Consume", 1, func() error {
+	cost("Consume (sign-in of an indexed user)", 1, func() error {
 		res, err := s.Consume(ctx, consumeReq(bob, "c1", "s1", now))
-		if err == nil && res.Status != store.ConsumeOK {
-			t.Errorf("Consume status %d", res.Status)
+		if err == nil && (res.Status != store.ConsumeOK || res.Created) {
+			t.Errorf("Consume status %d created %v", res.Status, res.Created)
 		}
 		return err
 	})
+	cost("Access", 1, func() error { _, _, _, _, err := s.Access(ctx, bob, "s1"); return err })
+	cost("Sessions", 1, func() error { _, err := s.Sessions(ctx, bob, now); return err })
+	cost("UpdateUser", 1, func() error {
+		_, _, err := s.UpdateUser(ctx, bob, store.UserUpdate{Now: now, Roles: &[]string{"staff"}})
+		return err
+	})
+	cost("CreateUser (existing indexed user)", 1, func() error { _, _, err := s.CreateUser(ctx, createReq(bob, "other", now)); return err })
 	cost("User", 1, func() error { _, _, err := s.User(ctx, bob); return err })
 	cost("Session", 1, func() error { _, _, err := s.Session(ctx, bob, "s1"); return err })
 	cost("Rotate", 1, func() error {
@@ -211,7 +237,7 @@ func TestKeys_TaggedBoundedAndPhoneFree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		permanent := strings.HasSuffix(k, ":user") || strings.HasSuffix(k, ":optout")
+		permanent := strings.HasSuffix(k, ":user") || strings.HasSuffix(k, ":optout") || k == "otpgate:{users}:index"
 		if permanent && ttl != -1 {
 			t.Errorf("key %q: TTL %v, want none (permanent)", k, ttl)
 		}
@@ -238,6 +264,13 @@ func everyCall(t *testing.T, s store.Store, now time.Time) map[string]error {
 	errs["Announce"] = s.Announce(ctx, []string{"s1"}, now)
 	errs["SetOptOut"] = s.SetOptOut(ctx, bob, true, now)
 	_, errs["FirstSeen"] = s.FirstSeen(ctx, "nonce:1", time.Hour)
+	_, _, _, _, errs["Access"] = s.Access(ctx, bob, "s1")
+	_, _, errs["CreateUser"] = s.CreateUser(ctx, createReq(alice, "u-alice", now))
+	_, _, errs["UpdateUser"] = s.UpdateUser(ctx, alice, store.UserUpdate{Now: now, Confirmed: true})
+	_, _, errs["ListUsers"] = s.ListUsers(ctx, 0, 10)
+	_, _, errs["UserByID"] = s.UserByID(ctx, "u-alice")
+	_, errs["Sessions"] = s.Sessions(ctx, alice, now)
+	_, _, _, errs["DeleteUser"] = s.DeleteUser(ctx, alice, now)
 	errs["Ping"] = s.Ping(ctx)
 	return errs
 }
@@ -260,6 +293,14 @@ func TestRedisDown_UnavailableThenRecovers(t *testing.T) {
 	other, _, _ := open(t, srv)
 	if err := other.Announce(t.Context(), []string{"while-away"}, time.Now()); err != nil {
 		t.Fatalf("Announce through a second client: %v", err)
+	}
+	// After as many failed dials as its pool size, go-redis stops dialing
+	// and probes once a second: the client may need that long to notice.
+	for deadline := time.Now().Add(3 * time.Second); s.Ping(t.Context()) != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no answer 3s after the restart")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// time.Now, not base: an announcement at base would trim the log
 	// up to an hour before 2031, the one above included.

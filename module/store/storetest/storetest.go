@@ -153,6 +153,7 @@ func init() {
 		{"Claim_FirstValueWins", testClaim},
 		{"Ping_OK", testPing},
 	}
+	tests = append(tests, usersTests...)
 }
 
 // --- helpers ---
@@ -235,7 +236,7 @@ func sameChallenge(t *testing.T, what string, got, want store.Challenge) {
 	t.Helper()
 	if got.ID != want.ID || !bytes.Equal(got.CodeMAC, want.CodeMAC) || got.Phone != want.Phone ||
 		got.Channel != want.Channel || got.CreateUser != want.CreateUser ||
-		!bytes.Equal(got.Metadata, want.Metadata) || !got.SentAt.Equal(want.SentAt) ||
+		!bytes.Equal(got.Metadata, want.Metadata) || got.Origin != want.Origin || !got.SentAt.Equal(want.SentAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || got.Attempts != want.Attempts {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
@@ -861,7 +862,7 @@ func testConsumeCreates(t *testing.T, s store.Store) {
 	}
 	want := store.User{
 		ID: req.NewUserID, Phone: phone, CreatedAt: now, UpdatedAt: now,
-		ConfirmedAt: now, LastSignInAt: now, Metadata: meta,
+		ConfirmedAt: now, LastSignInAt: now, Metadata: meta, Origin: store.OriginSignup,
 	}
 	sameUser(t, "consume result", res.User, want)
 	u, ok, err := s.User(t.Context(), alice)
@@ -883,7 +884,8 @@ func sameUser(t *testing.T, what string, got, want store.User) {
 	t.Helper()
 	if got.ID != want.ID || got.Phone != want.Phone || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!got.UpdatedAt.Equal(want.UpdatedAt) || !got.ConfirmedAt.Equal(want.ConfirmedAt) ||
-		!got.LastSignInAt.Equal(want.LastSignInAt) || !bytes.Equal(got.Metadata, want.Metadata) {
+		!got.LastSignInAt.Equal(want.LastSignInAt) || !bytes.Equal(got.Metadata, want.Metadata) ||
+		!slices.Equal(got.Roles, want.Roles) || !got.BannedUntil.Equal(want.BannedUntil) || got.Origin != want.Origin {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -892,7 +894,8 @@ func sameSession(t *testing.T, what string, got, want store.Session) {
 	t.Helper()
 	if got.ID != want.ID || got.User != want.User || got.UserID != want.UserID ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
-		!got.RevokedAt.Equal(want.RevokedAt) {
+		!got.RevokedAt.Equal(want.RevokedAt) || !got.RefreshedAt.Equal(want.RefreshedAt) ||
+		got.IP != want.IP || got.UserAgent != want.UserAgent {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }

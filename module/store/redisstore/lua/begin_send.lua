@@ -1,13 +1,14 @@
 -- BeginSend: every per-person check of a send, then the send itself.
 -- Checks in order: opted out, cooldown, phone limit, then (when required)
--- that the user exists. Once the limit passes, the send counts against the
--- limit and starts the cooldown even if no challenge is stored after it.
+-- that the user exists, then that it is not banned. Once the limit passes,
+-- the send counts against the limit and starts the cooldown even if no
+-- challenge is stored after it.
 --
--- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, sent, exp, att, keep
+-- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, via, sent, exp, att, keep
 -- KEYS[2]  phone send log: sorted set, member = challenge id, score = send time (ms)
 -- KEYS[3]  cooldown: hash until (ms), id (the send that started it)
 -- KEYS[4]  opt-out marker
--- KEYS[5]  user: hash
+-- KEYS[5]  user: hash (see consume.lua)
 -- ARGV[1]  now (ms)
 -- ARGV[2]  phone limit (sends per window)
 -- ARGV[3]  phone limit window (ms)
@@ -23,10 +24,13 @@
 -- ARGV[13] metadata ('' for none)
 -- ARGV[14] sent at (ms)
 -- ARGV[15] expires at (ms)
+-- ARGV[16] listed ok (1|0): a user of the list ('via' = 'list') counts as
+--          existing for require user
+-- ARGV[17] origin of a user created on verify ('' for the default)
 --
 -- Reply: {status, retry_after (ms)} and, for status 'ok', the stored
--- channel, create user (1|0) and metadata (nil for none). Statuses are the
--- strings of store.SendStatus.
+-- channel, create user (1|0), metadata (nil for none) and origin (nil for
+-- none). Statuses are the strings of store.SendStatus.
 
 local now = tonumber(ARGV[1])
 
@@ -60,13 +64,17 @@ if cooldown > 0 then
 	redis.call('PEXPIRE', KEYS[3], cooldown)
 end
 
-if ARGV[5] == '1' and redis.call('EXISTS', KEYS[5]) == 0 then
+local u = redis.call('HMGET', KEYS[5], 'id', 'via', 'banned')
+if ARGV[5] == '1' and (not u[1] or (u[2] == 'list' and ARGV[16] ~= '1')) then
 	return {'unknown_user', 0}
 end
+if u[1] and tonumber(u[3] or '0') > now then
+	return {'banned', 0}
+end
 
-local channel, create, meta = ARGV[11], ARGV[12], ARGV[13]
+local channel, create, meta, via = ARGV[11], ARGV[12], ARGV[13], ARGV[17]
 if ARGV[6] == '1' then
-	local old = redis.call('HMGET', KEYS[1], 'id', 'channel', 'create', 'meta', 'keep')
+	local old = redis.call('HMGET', KEYS[1], 'id', 'channel', 'create', 'meta', 'keep', 'via')
 	if not old[1] or tonumber(old[5]) <= now then
 		return {'no_challenge', 0}
 	end
@@ -75,6 +83,7 @@ if ARGV[6] == '1' then
 	end
 	create = old[3]
 	meta = old[4] or ''
+	via = old[6] or ''
 end
 
 local keep = tonumber(ARGV[7])
@@ -88,5 +97,10 @@ if meta ~= '' then
 else
 	meta = false
 end
+if via ~= '' then
+	redis.call('HSET', KEYS[1], 'via', via)
+else
+	via = false
+end
 redis.call('PEXPIRE', KEYS[1], keep)
-return {'ok', 0, channel, create, meta}
+return {'ok', 0, channel, create, meta, via}

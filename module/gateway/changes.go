@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otpgate/otpgate/module/session"
+)
+
+// Access changes travel on the revocation feed beside revoked session IDs,
+// as members the session IDs (UUIDs) can never look like:
+//
+//	u:<user id>@<unix ms>  the user's access may have shrunk (ban, deletion,
+//	                       a role taken away): tokens issued before are
+//	                       checked in the store again before they pass
+//	roster@<unix ms>       a users file changed: every instance re-reads its own
+const (
+	userChangePrefix = "u:"
+	rosterChange     = "roster@"
+)
+
+func userChangeID(userID string, at time.Time) string {
+	return userChangePrefix + userID + "@" + strconv.FormatInt(at.UnixMilli(), 10)
+}
+
+// parseUserChange splits a user change announcement.
+func parseUserChange(id string) (userID string, at time.Time, ok bool) {
+	rest, ok := strings.CutPrefix(id, userChangePrefix)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	i := strings.LastIndexByte(rest, '@')
+	if i <= 0 {
+		return "", time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(rest[i+1:], 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return rest[:i], time.UnixMilli(ms), true
+}
+
+// changeLog remembers whose access changed, so that the gate re-checks
+// the cached tokens of those users (and only those) in the store. Keys are
+// user IDs, or "+E164" phones for changes of the users list, which this
+// instance sees by phone.
+//
+// A change carries two times. at is when the change was made, by the clock
+// of the instance that made it, widened by the tokens' clock leeway: a
+// token issued (by any instance) before at+leeway may predate the change.
+// seen is when this instance learnt of it: a store check made after seen
+// already saw the change, whatever the clocks say.
+type changeLog struct {
+	n  atomic.Int64 // lets the gate skip all locking while nothing changed
+	mu sync.RWMutex
+	m  map[string]change
+	// floor, when set, makes every token issued before it stale until
+	// checked: a gateway that cannot know what changed before it started.
+	floor, floorKeep int64
+}
+
+type change struct {
+	at   int64 // unix nanoseconds, leeway included
+	seen int64 // unix nanoseconds, this instance's clock
+	keep int64 // dropped after this
+}
+
+func newChangeLog() *changeLog { return &changeLog{m: make(map[string]change)} }
+
+func (c *changeLog) mark(key string, at, seen time.Time, retain time.Duration) {
+	if key == "" {
+		return
+	}
+	ch := change{
+		at:   at.Add(session.Leeway).UnixNano(),
+		seen: seen.UnixNano(),
+		keep: seen.Add(retain).UnixNano(),
+	}
+	c.mu.Lock()
+	old, ok := c.m[key]
+	if ok {
+		ch.at = max(ch.at, old.at)
+		ch.seen = max(ch.seen, old.seen)
+		ch.keep = max(ch.keep, old.keep)
+	} else {
+		c.n.Add(1)
+	}
+	c.m[key] = ch
+	c.mu.Unlock()
+}
+
+// stale reports whether claims may predate a change of their user's
+// access.
+func (c *changeLog) stale(claims session.Claims) bool {
+	if c.n.Load() == 0 {
+		return false
+	}
+	c.mu.RLock()
+	byUser, u := c.m[claims.Subject]
+	byPhone, p := c.m[claims.Phone]
+	floor := c.floor
+	c.mu.RUnlock()
+	if floor != 0 && claims.CheckedAt.IsZero() && claims.IssuedAt.UnixNano() < floor {
+		return true
+	}
+	return (u && staleAgainst(claims, byUser)) || (p && staleAgainst(claims, byPhone))
+}
+
+// distrustBefore makes tokens issued before t (by any instance, within the
+// clock leeway) stale until checked, for as long as such tokens can live.
+func (c *changeLog) distrustBefore(t time.Time, retain time.Duration) {
+	c.mu.Lock()
+	if c.floor == 0 {
+		c.n.Add(1)
+	}
+	c.floor = t.Add(session.Leeway).UnixNano()
+	c.floorKeep = t.Add(retain).UnixNano()
+	c.mu.Unlock()
+}
+
+func staleAgainst(claims session.Claims, ch change) bool {
+	if !claims.CheckedAt.IsZero() {
+		return claims.CheckedAt.UnixNano() < ch.seen
+	}
+	return claims.IssuedAt.UnixNano() < ch.at
+}
+
+// prune drops changes older than any token that could predate them.
+func (c *changeLog) prune(now time.Time) {
+	if c.n.Load() == 0 {
+		return
+	}
+	t := now.UnixNano()
+	c.mu.Lock()
+	for k, ch := range c.m {
+		if ch.keep <= t {
+			delete(c.m, k)
+			c.n.Add(-1)
+		}
+	}
+	if c.floor != 0 && c.floorKeep <= t {
+		c.floor, c.floorKeep = 0, 0
+		c.n.Add(-1)
+	}
+	c.mu.Unlock()
+}
