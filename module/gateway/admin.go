@@ -393,27 +393,28 @@ func (g *Gateway) AdminUpdateUser(ctx context.Context, id string, req adminUserR
 	if upd.Roles != nil {
 		g.auditEvent("role_change", append(fields, zap.Strings("roles_before", e.User.Roles), zap.Strings("roles", u.Roles))...)
 	}
-	if upd.BannedUntil != nil {
-		if u.Banned(now) {
-			g.auditEvent("ban", append(fields, zap.Time("banned_until", u.BannedUntil))...)
-			ids, err := g.cfg.Store.Revoke(ctx, e.Key, store.RevokeAll, "", now)
-			g.cache.Revoke(ids, now.Add(g.revocationRetain()))
-			if err != nil {
-				if len(ids) == 0 {
-					return adminUser{}, storeError(err)
-				}
-				g.announce(ctx, ids, now)
-			}
-			lost = true
-		} else {
-			g.auditEvent("unban", fields...)
-		}
+	banned := upd.BannedUntil != nil && u.Banned(now)
+	if lost || banned {
+		// first, so that every gate checks the user again even if ending
+		// the sessions below fails
+		g.announceUserChange(ctx, u.ID, now)
 	}
 	if upd.Metadata != nil {
 		g.auditEvent("admin_user_updated", append(fields, zap.String("changed", "user_metadata"))...)
 	}
-	if lost {
-		g.announceUserChange(ctx, u.ID, now)
+	switch {
+	case banned:
+		g.auditEvent("ban", append(fields, zap.Time("banned_until", u.BannedUntil))...)
+		ids, err := g.cfg.Store.Revoke(ctx, e.Key, store.RevokeAll, "", now)
+		g.cache.Revoke(ids, now.Add(g.revocationRetain()))
+		if err != nil {
+			if len(ids) == 0 {
+				return adminUser{}, storeError(err)
+			}
+			g.announce(ctx, ids, now)
+		}
+	case upd.BannedUntil != nil:
+		g.auditEvent("unban", fields...)
 	}
 	return g.userJSON(u), nil
 }

@@ -18,7 +18,7 @@ import (
 // A token that may predate such a change, and every token while the feed
 // is down, is checked in the store again; a store that does not answer
 // refuses the request (fail closed).
-func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site) (*Identity, bool) {
+func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP string) (*Identity, bool) {
 	now := g.now()
 	tok, fromCookie := g.requestToken(r)
 	if tok != "" {
@@ -66,7 +66,7 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site) (*Identi
 		}
 	}
 	if rc, err := r.Cookie(g.refreshCookieName()); err == nil && rc.Value != "" {
-		out, err := g.refresh(r.Context(), rc.Value, actorOf(r, "", "user"))
+		out, err := g.refresh(r.Context(), rc.Value, actorOf(r, clientIP, "user"))
 		if err == nil {
 			// the token was signed here a moment ago: its claims are known
 			// without verifying it again

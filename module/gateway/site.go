@@ -62,7 +62,7 @@ func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (
 		stripSessionCookies(r.Header)
 		return nil, false
 	}
-	id, ok := s.G.gate(w, r, s)
+	id, ok := s.G.gate(w, r, s, clientIP)
 	if !ok {
 		return nil, true
 	}
