@@ -123,7 +123,9 @@ func (c *changeLog) distrustBefore(t time.Time, retain time.Duration) {
 
 func staleAgainst(claims session.Claims, ch change) bool {
 	if !claims.CheckedAt.IsZero() {
-		return claims.CheckedAt.UnixNano() < ch.seen
+		// a check at the very instant the change arrived may have read
+		// the store before it: check again
+		return claims.CheckedAt.UnixNano() <= ch.seen
 	}
 	return claims.IssuedAt.UnixNano() < ch.at
 }

@@ -233,6 +233,9 @@ func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now ti
 		Roles:     roles,
 	}
 	tok, err := g.cfg.Tokens.Sign(claims)
+	// the user was read from the store just now (consume or rotate), so
+	// the gate need not check these claims again for changes made before
+	claims.CheckedAt = now
 	if err != nil {
 		return tokenResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not sign the session.", err)
 	}
