@@ -4,10 +4,13 @@
 package otpgate
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -70,25 +73,27 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.storeKey = storeKey
 
-	snd, err := a.buildSender(expand)
+	snd, err := a.buildSender(ctx)
 	if err != nil {
 		return err
 	}
 	a.snd = snd
 
+	// Provisioning only reads: `caddy validate` provisions too, and must
+	// not write a secret or key into storage (nor claim the secret in
+	// Redis). What is missing is generated here and stored by Start.
 	storage := ctx.Storage()
-	secret, err := session.LoadOrCreate(ctx, storage, "otpgate/secret", func() ([]byte, error) {
-		b := make([]byte, 32)
-		_, err := rand.Read(b)
-		return b, err
-	})
+	secret, found, err := session.Load(ctx, storage, secretPath)
 	if err != nil {
 		return fmt.Errorf("otpgate: server secret: %w", err)
 	}
-	if err := checkSharedSecret(ctx, st, secret, a.logger); err != nil {
-		return err
+	if !found {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return fmt.Errorf("otpgate: server secret: %w", err)
+		}
 	}
-	ring, err := a.keyRing(ctx, storage, expand)
+	ring, newKey, err := a.keyRing(ctx, storage, expand)
 	if err != nil {
 		return err
 	}
@@ -100,13 +105,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if audience == "" {
 		audience = "authenticated"
 	}
+	a.shared = sharedState{ctx: ctx, storage: storage, store: st, secret: secret, newSecret: !found,
+		ring: ring, newKey: newKey, issuer: issuer, audience: audience}
+	metrics := processMetrics()
+	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("otpgate: %w", err)
+	}
 	cfg := gateway.Config{
 		Store:        st,
 		Sender:       snd,
 		Tokens:       session.NewTokens(ring, issuer, audience),
 		Secret:       secret,
 		Logger:       a.logger,
-		Metrics:      gateway.NewMetrics(ctx.GetMetricsRegistry()),
+		Metrics:      metrics,
 		Policy:       phone.Policy{Countries: expandAll(a.Countries, expand)},
 		TestPhones:   testPhones,
 		CreateUser:   a.CreateUser,
@@ -117,10 +128,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		AccessTTL:    time.Duration(a.AccessTTL),
 		RefreshTTL:   time.Duration(a.RefreshTTL),
 		CookieDomain: expand(a.CookieDomain),
+		PublicURL:    expand(a.PublicURL),
 		AppName:      a.AppName,
 		Issuer:       issuer,
 		Audience:     audience,
 	}
+	cfg.MessageTemplates = a.MessageTemplates
 	if a.RefreshReuseInterval != nil {
 		cfg.RefreshReuse = time.Duration(*a.RefreshReuseInterval)
 		if cfg.RefreshReuse == 0 {
@@ -151,13 +164,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("otpgate: %w", err)
 	}
-	if a.SMS != nil && a.SMS.Type == "plivo" && a.SMS.Plivo != nil {
+	if ps, ok := snd.Sender.(*PlivoSender); ok {
+		// read at each use: Start may adopt another instance's secret
+		secret := g.ServerSecret
+		ps.useSecret(secret)
 		g.SetPlivoCallbacks(&plivo.Callbacks{
-			AuthToken: expand(a.SMS.Plivo.AuthToken),
+			AuthToken: ps.authToken,
 			PublicURL: expand(a.PublicURL),
+			Secret:    secret,
 			Seen:      g.FirstSeenNonce,
 			Forget:    g.ForgetNonce,
-			OnStatus:  func(_ context.Context, s plivo.Status) { g.DeliveryReport(s.Status) },
+			OnStatus:  func(ctx context.Context, s plivo.Status) { g.DeliveryReport(ctx, s.Status) },
 			OnInbound: g.SetOptOut,
 			Logger:    a.logger.Named("plivo"),
 		})
@@ -228,68 +245,116 @@ func (a *App) serviceKey(expand func(string) string) (string, error) {
 	return key, nil
 }
 
-func (a *App) buildSender(expand func(string) string) (sender.Sender, error) {
-	if a.SMS == nil || a.SMS.Type == "" || a.SMS.Type == "console" {
-		a.logger.Warn("sms console: codes are written to this log instead of being sent; for development only")
-		return sender.Console{Logger: a.logger.Named("console_sms"), Template: a.MessageTemplate}, nil
+// buildSender loads the sender module named by the sms option (default:
+// console) and renders the message template for it.
+func (a *App) buildSender(ctx caddy.Context) (sender.Templated, error) {
+	if len(a.SMS) == 0 || string(a.SMS) == "null" {
+		a.SMS = json.RawMessage(`{"type":"console"}`)
 	}
-	if a.SMS.Type != "plivo" || a.SMS.Plivo == nil {
-		return nil, fmt.Errorf("otpgate: sms: unknown sender %q (want console or plivo)", a.SMS.Type)
+	if errs := validateSender(a.SMS); len(errs) > 0 {
+		return sender.Templated{}, fmt.Errorf("otpgate: %w", errors.Join(errs...))
 	}
-	p := a.SMS.Plivo
-	c := plivo.Config{
-		AuthID:        expand(p.AuthID),
-		AuthToken:     expand(p.AuthToken),
-		From:          expand(p.From),
-		PowerpackUUID: expand(p.PowerpackUUID),
-		APIURL:        expand(p.APIURL),
-		StatusURL:     expand(p.StatusURL),
-		Timeout:       time.Duration(p.Timeout),
-		Template:      a.MessageTemplate,
-	}
-	if p.WhatsAppTemplate != nil {
-		c.WhatsAppTemplate = p.WhatsAppTemplate.Name
-		c.WhatsAppLanguage = p.WhatsAppTemplate.Language
-	}
-	s, err := plivo.New(c, a.logger.Named("plivo"))
+	mod, err := ctx.LoadModule(a, "SMS")
 	if err != nil {
-		return nil, fmt.Errorf("otpgate: sms plivo: %w", err)
+		return sender.Templated{}, fmt.Errorf("otpgate: sms: %w", err)
 	}
-	return s, nil
+	s, ok := mod.(sender.Sender)
+	if !ok {
+		return sender.Templated{}, fmt.Errorf("otpgate: sms: module %T does not implement sender.Sender", mod)
+	}
+	return sender.Templated{Sender: s, Template: a.MessageTemplate}, nil
 }
 
-func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(string) string) (session.KeyRing, error) {
+// keyRing reads the signing keys, writing nothing; generated is true when
+// storage holds no key yet and the ring holds a new one for Start to store.
+func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(string) string) (ring session.KeyRing, generated bool, err error) {
 	// A secret whose variable is unset must not fall back to a generated
 	// key: upstreams expecting that secret or key would break silently.
 	if a.HMACSecret != "" && expand(a.HMACSecret) == "" {
-		return session.KeyRing{}, fmt.Errorf("otpgate: hmac_secret: %q expands to nothing", a.HMACSecret)
+		return session.KeyRing{}, false, fmt.Errorf("otpgate: hmac_secret: %q expands to nothing", a.HMACSecret)
 	}
 	if a.SigningKeyFile != "" && expand(a.SigningKeyFile) == "" {
-		return session.KeyRing{}, fmt.Errorf("otpgate: signing_key_file: %q expands to nothing", a.SigningKeyFile)
+		return session.KeyRing{}, false, fmt.Errorf("otpgate: signing_key_file: %q expands to nothing", a.SigningKeyFile)
 	}
 	if s := expand(a.HMACSecret); s != "" {
 		k, err := session.HMACKey([]byte(s))
 		if err != nil {
-			return session.KeyRing{}, fmt.Errorf("otpgate: hmac_secret: %w", err)
+			return session.KeyRing{}, false, fmt.Errorf("otpgate: hmac_secret: %w", err)
 		}
-		return session.KeyRing{Current: k}, nil
+		return session.KeyRing{Current: k}, false, nil
 	}
 	if f := expand(a.SigningKeyFile); f != "" {
 		pem, err := os.ReadFile(f)
 		if err != nil {
-			return session.KeyRing{}, fmt.Errorf("otpgate: signing_key_file: %w", err)
+			return session.KeyRing{}, false, fmt.Errorf("otpgate: signing_key_file: %w", err)
 		}
 		k, err := session.ParsePrivateKeyPEM(pem)
 		if err != nil {
-			return session.KeyRing{}, fmt.Errorf("otpgate: signing_key_file %s: %w", f, err)
+			return session.KeyRing{}, false, fmt.Errorf("otpgate: signing_key_file %s: %w", f, err)
 		}
-		return session.KeyRing{Current: k}, nil
+		return session.KeyRing{Current: k}, false, nil
 	}
-	ring, err := session.LoadKeyRing(ctx, storage, expand(a.SigningAlg))
+	alg := expand(a.SigningAlg)
+	ring, found, err := session.ReadKeyRing(ctx, storage, alg)
 	if err != nil {
-		return session.KeyRing{}, fmt.Errorf("otpgate: signing key: %w", err)
+		return session.KeyRing{}, false, fmt.Errorf("otpgate: signing key: %w", err)
 	}
-	return ring, nil
+	if found {
+		return ring, false, nil
+	}
+	k, err := session.GenerateKey(alg)
+	if err != nil {
+		return session.KeyRing{}, false, fmt.Errorf("otpgate: signing key: %w", err)
+	}
+	return session.KeyRing{Current: k}, true, nil
+}
+
+// secretPath is the server secret's key in Caddy storage.
+const secretPath = "otpgate/secret"
+
+// sharedState is the server secret and signing keys as provisioning found
+// them, or generated them when storage held none yet.
+type sharedState struct {
+	ctx              context.Context
+	storage          session.Storage
+	store            store.Store
+	secret           []byte
+	newSecret        bool // generated: Start stores it
+	ring             session.KeyRing
+	newKey           bool // generated: Start stores it
+	issuer, audience string
+}
+
+// share stores what provisioning generated; where another instance that
+// shares the storage stored its own first (instances starting together
+// for the first time), those are adopted, so every instance agrees. Then
+// the secret is checked against the one other instances use with the
+// store. Runs at Start: validating a config writes nothing.
+func (a *App) share() error {
+	s := &a.shared
+	secret, ring := s.secret, s.ring
+	if s.newSecret {
+		stored, err := session.LoadOrCreate(s.ctx, s.storage, secretPath, func() ([]byte, error) { return s.secret, nil })
+		if err != nil {
+			return fmt.Errorf("otpgate: server secret: %w", err)
+		}
+		secret = stored
+	}
+	if s.newKey {
+		stored, err := session.CreateKeyRing(s.ctx, s.storage, s.ring.Current)
+		if err != nil {
+			return fmt.Errorf("otpgate: signing key: %w", err)
+		}
+		ring = stored
+	}
+	if !bytes.Equal(secret, s.secret) || ring.Current.Kid != s.ring.Current.Kid {
+		if err := a.gw.Rekey(secret, session.NewTokens(ring, s.issuer, s.audience)); err != nil {
+			return fmt.Errorf("otpgate: %w", err)
+		}
+		a.logger.Info("adopted the server secret and signing key another instance stored first")
+	}
+	s.secret, s.ring, s.newSecret, s.newKey = secret, ring, false, false
+	return checkSharedSecret(s.ctx, s.store, secret, a.logger)
 }
 
 // checkSharedSecret refuses to start an instance whose server secret
@@ -342,6 +407,12 @@ func (a *App) Start() error {
 	if a.gw == nil {
 		return nil
 	}
+	if err := a.share(); err != nil {
+		return err
+	}
+	if strings.HasPrefix(a.storeKey, "redis:") {
+		redisLog.follow(a.logger)
+	}
 	if a.applied != nil {
 		lost, gen, first := a.applied.apply(a.listed)
 		a.appliedGen = gen
@@ -374,10 +445,8 @@ func (a *App) Stop() error {
 
 // Cleanup releases this config's hold on the shared store and on the
 // applied users list.
+// (Caddy cleans up the sender module it loaded.)
 func (a *App) Cleanup() error {
-	if c, ok := a.snd.(interface{ Close() }); ok {
-		c.Close()
-	}
 	if a.applied != nil {
 		a.applied = nil
 		if _, err := appliedLists.Delete(appliedListKey); err != nil {

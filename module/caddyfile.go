@@ -41,7 +41,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		return nil, err
 	}
 	if err := app.Validate(); err != nil {
-		return nil, d.Errf("otpgate: %v", err)
+		return nil, app.pos.errorsAt(d, err)
 	}
 	return httpcaddyfile.App{Name: "otpgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
@@ -53,7 +53,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 		return nil, err
 	}
 	if err := handler.Validate(); err != nil {
-		return nil, h.Errf("otpgate: %v", err)
+		return nil, handler.pos.errorsAt(h.Dispenser, err)
 	}
 	return handler, nil
 }
@@ -71,7 +71,15 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //			api_url           <url>
 //			timeout           <duration>
 //			whatsapp_template <name> <language>
+//			voice_from        <number>
+//			dlt_entity_id <id>, dlt_template_id <id>, dlt_template_category <category>
 //		}
+//		sms webhook {
+//			url     <url>
+//			secret  <whsec_…>
+//			timeout <duration>
+//		}
+//		sms <module> ...                  # any otpgate.senders module
 //		otp {
 //			length       <digits>
 //			ttl          <duration>
@@ -91,7 +99,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		refresh_reuse_interval <duration>
 //		cookie_domain    <domain>
 //		app_name         <name>
-//		message_template <text>
+//		message_template [<language>] <text>   # once per language
 //		issuer           <iss>
 //		audience         <aud>
 //		public_url       <url>
@@ -111,8 +119,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		// countries, test_phone and users add up; limit is checked per key.
-		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit" || opt == "users"
+		a.pos.add(opt, d)
+		// countries, test_phone and users add up; limit and
+		// message_template are checked per key.
+		repeatable := opt == "countries" || opt == "test_phone" || opt == "limit" || opt == "users" || opt == "message_template"
 		if seen[opt] && !repeatable {
 			return d.Errf("%s: already specified", opt)
 		}
@@ -133,6 +143,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return argErr(d, "countries")
 			}
+			for _, region := range args {
+				a.pos.add("countries "+region, d)
+			}
 			a.Countries = append(a.Countries, args...)
 		case "test_phone":
 			var phone, code string
@@ -146,6 +159,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.TestPhones = make(map[string]string)
 			}
 			a.TestPhones[phone] = code
+			a.pos.add("test_phone "+phone, d)
 		case "create_user":
 			var v string
 			if v, err = oneArg(d, opt); err != nil {
@@ -181,7 +195,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "app_name":
 			a.AppName, err = oneArg(d, opt)
 		case "message_template":
-			a.MessageTemplate, err = oneArg(d, opt)
+			err = a.parseMessageTemplate(d, seen)
 		case "issuer":
 			a.Issuer, err = oneArg(d, opt)
 		case "audience":
@@ -244,62 +258,24 @@ func (a *App) parseStore(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// parseSMS reads `sms <name> ...`: the sender module otpgate.senders.<name>
+// parses the rest of the line and its block itself, so a third-party
+// sender is written like the built-in ones.
 func (a *App) parseSMS(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return argErr(d, "sms")
 	}
-	sms := &SMSConfig{Type: d.Val()}
-	switch sms.Type {
-	case "console":
-		if err := noMoreArgs(d, "sms console"); err != nil {
-			return err
-		}
-	case "plivo":
-		if d.NextArg() {
-			return d.Errf("sms plivo: unexpected argument %q; options go in a block", d.Val())
-		}
-		p := new(PlivoConfig)
-		seen := make(map[string]bool)
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			opt := d.Val()
-			name := "sms plivo " + opt
-			if seen[opt] {
-				return d.Errf("%s: already specified", name)
-			}
-			seen[opt] = true
-			var err error
-			switch opt {
-			case "auth_id":
-				p.AuthID, err = oneArg(d, name)
-			case "auth_token":
-				p.AuthToken, err = oneArg(d, name)
-			case "from":
-				p.From, err = oneArg(d, name)
-			case "powerpack_uuid":
-				p.PowerpackUUID, err = oneArg(d, name)
-			case "api_url":
-				p.APIURL, err = oneArg(d, name)
-			case "status_url":
-				p.StatusURL, err = oneArg(d, name)
-			case "timeout":
-				p.Timeout, err = durationArg(d, name)
-			case "whatsapp_template":
-				var tpl WhatsAppTemplate
-				if tpl.Name, tpl.Language, err = twoArgs(d, name); err == nil {
-					p.WhatsAppTemplate = &tpl
-				}
-			default:
-				return d.Errf("sms plivo: unknown option %q", opt)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		sms.Plivo = p
-	default:
-		return d.Errf("sms: unknown sender %q (want console or plivo)", sms.Type)
+	name := d.Val()
+	id := senderNamespace + "." + name
+	if _, err := caddy.GetModule(id); err != nil {
+		return d.Err(unknownSender(name).Error())
 	}
-	a.SMS = sms
+	a.pos.addBlock("sms "+name, d)
+	unm, err := caddyfile.UnmarshalModule(d, id)
+	if err != nil {
+		return err
+	}
+	a.SMS = caddyconfig.JSONModuleObject(unm, "type", name, nil)
 	return nil
 }
 
@@ -315,6 +291,7 @@ func (a *App) parseOTP(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		name := "otp " + opt
+		a.pos.add(name, d)
 		if seen[opt] {
 			return d.Errf("%s: already specified", name)
 		}
@@ -349,6 +326,7 @@ func (a *App) parseLimit(d *caddyfile.Dispenser, seen map[string]bool) error {
 		return d.Errf("limit: want `limit phone|ip <events> <window>`, got %d arguments", len(args))
 	}
 	name := "limit " + args[0]
+	a.pos.add(name, d)
 	var target **LimitConfig
 	switch args[0] {
 	case "phone":
@@ -441,6 +419,40 @@ func (a *App) parseCaptcha(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// parseMessageTemplate reads `message_template <text>` (the default
+// text) or `message_template <language> <text>` (the text for visitors of
+// the login page in that language), each at most once.
+func (a *App) parseMessageTemplate(d *caddyfile.Dispenser, seen map[string]bool) error {
+	args := d.RemainingArgs()
+	if d.NextBlock(d.Nesting()) {
+		return d.Err("message_template: unexpected block")
+	}
+	key, lang, text := "message_template", "", ""
+	switch len(args) {
+	case 1:
+		text = args[0]
+	case 2:
+		lang, text = args[0], args[1]
+		key += " " + lang
+	default:
+		return d.Errf("message_template: want [<language>] <text>, got %d arguments", len(args))
+	}
+	if seen[key+"\x00"] {
+		return d.Errf("%s: already specified", key)
+	}
+	seen[key+"\x00"] = true
+	if lang == "" {
+		a.MessageTemplate = text
+		return nil
+	}
+	a.pos.add(key, d)
+	if a.MessageTemplates == nil {
+		a.MessageTemplates = make(map[string]string)
+	}
+	a.MessageTemplates[lang] = text
+	return nil
+}
+
 // UnmarshalCaddyfile implements caddyfile.Unmarshaler. Syntax:
 //
 //	otpgate [<matcher>] {
@@ -451,6 +463,8 @@ func (a *App) parseCaptcha(d *caddyfile.Dispenser) error {
 //		app_name       <name>
 //		accent_color   <#hex>
 //		login_template <file>
+//		default_country <region>   # e.g. GB
+//		language       <tag>       # en es fr de pt-BR hi id ar zh-CN
 //		roles          <role...>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -461,6 +475,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
+		h.pos.add(opt, d)
 		if seen[opt] && opt != "public" && opt != "roles" {
 			return d.Errf("%s: already specified", opt)
 		}
@@ -475,6 +490,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			paths := d.RemainingArgs()
 			if len(paths) == 0 {
 				return argErr(d, "public")
+			}
+			for _, p := range paths {
+				h.pos.add("public "+p, d)
 			}
 			h.Public = append(h.Public, paths...)
 		case "gate":
@@ -499,6 +517,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.AccentColor, err = oneArg(d, opt)
 		case "login_template":
 			h.LoginTemplate, err = oneArg(d, opt)
+		case "default_country":
+			h.DefaultCountry, err = oneArg(d, opt)
+		case "language":
+			h.Language, err = oneArg(d, opt)
 		case "roles":
 			roles := d.RemainingArgs()
 			if len(roles) == 0 {

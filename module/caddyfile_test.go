@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,15 +103,19 @@ func TestAdapt_FullConfig_RoundTrips(t *testing.T) {
 	strictUnmarshal(t, cfg.Apps["otpgate"], &app)
 	want := App{
 		Store: &StoreConfig{Type: "memory"},
-		SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{
-			AuthID:           "{env.PLIVO_AUTH_ID}",
-			AuthToken:        "{env.PLIVO_AUTH_TOKEN}",
-			From:             "+14155550100",
-			APIURL:           "https://api.plivo.com/",
-			StatusURL:        "https://app.example.com/auth/v1/plivo/status",
-			Timeout:          caddy.Duration(10e9),
-			WhatsAppTemplate: &WhatsAppTemplate{Name: "otp_login", Language: "en_US"},
-		}},
+		SMS: smsJSON("plivo", &PlivoConfig{
+			AuthID:              "{env.PLIVO_AUTH_ID}",
+			AuthToken:           "{env.PLIVO_AUTH_TOKEN}",
+			From:                "+14155550100",
+			APIURL:              "https://api.plivo.com/",
+			StatusURL:           "https://app.example.com/auth/v1/plivo/status",
+			Timeout:             caddy.Duration(10e9),
+			WhatsAppTemplate:    &WhatsAppTemplate{Name: "otp_login", Language: "en_US"},
+			VoiceFrom:           "+14155550111",
+			DLTEntityID:         "1201159100000000001",
+			DLTTemplateID:       "1207161500000000001",
+			DLTTemplateCategory: "service_implicit",
+		}),
 		OTP:        &OTPConfig{Length: 8, TTL: caddy.Duration(300e9), MaxAttempts: 5, ResendAfter: new(caddy.Duration(0))},
 		PhoneLimit: &LimitConfig{Events: 3, Window: caddy.Duration(300e9)},
 		IPLimit:    &LimitConfig{Events: 10, Window: caddy.Duration(600e9)},
@@ -390,8 +396,23 @@ func TestAdapt_BadCaddyfile_NamesTheOption(t *testing.T) {
 			if !strings.Contains(err.Error(), "Caddyfile:") {
 				t.Errorf("error = %q, want the file and line", err)
 			}
+			// at the line of the mistake, never at a block's closing brace
+			if line := errorLine(t, err); strings.TrimSpace(strings.Split(tt.caddyfile, "\n")[line-1]) == "}" {
+				t.Errorf("error = %q, reported at a closing brace", err)
+			}
 		})
 	}
+}
+
+// errorLine is the line number of the first "Caddyfile:N" in err.
+func errorLine(t *testing.T, err error) int {
+	t.Helper()
+	m := regexp.MustCompile(`Caddyfile:(\d+)`).FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Fatalf("error %q has no line", err)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 // An error in a users line points at that line, not at the block's end.

@@ -1,6 +1,7 @@
 package otpgate
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -82,6 +83,7 @@ func flags(t *testing.T, args ...string) caddycmd.Flags {
 	fs.StringP("config", "c", "", "")
 	fs.StringP("adapter", "a", "", "")
 	fs.String("alg", "ES256", "")
+	fs.Bool("force", false, "")
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +95,64 @@ func reload(t *testing.T, g *gatewayUnderTest) {
 	t.Helper()
 	if err := caddy.Load(testenv.AdaptCaddyfile(t, g.caddyfile), true); err != nil {
 		t.Fatalf("reload: %v", err)
+	}
+}
+
+// A second rotation within access_ttl would retire the key that signed
+// live access tokens: refused with a message saying when it is safe and
+// how to force it, and nothing changes; --force rotates.
+func TestRotateKey_SecondWithinAccessTTL_RefusedUnlessForced(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	caddyfile := "{\n\tstorage file_system " + filepath.Join(dir, "storage") + "\n\totpgate {\n\t\taccess_ttl 30m\n\t}\n}\n"
+	if err := os.WriteFile(cfgPath, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	current := filepath.Join(dir, "storage", "otpgate", "keys", "current.pem")
+	if code, err := cmdRotateKey(flags(t, "--config", cfgPath, "--adapter", "caddyfile")); err != nil || code != 0 {
+		t.Fatalf("first rotation: %d %v", code, err)
+	}
+	first, _ := os.ReadFile(current)
+	code, err := cmdRotateKey(flags(t, "--config", cfgPath, "--adapter", "caddyfile"))
+	if err == nil || code == 0 {
+		t.Fatal("a second rotation within access_ttl went ahead")
+	}
+	for _, want := range []string{"refused, nothing was rotated", "access_ttl 30m0s", "--force"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	if again, _ := os.ReadFile(current); !bytes.Equal(again, first) {
+		t.Fatal("the refused rotation changed the key")
+	}
+	if code, err := cmdRotateKey(flags(t, "--config", cfgPath, "--adapter", "caddyfile", "--force")); err != nil || code != 0 {
+		t.Fatalf("forced rotation: %d %v", code, err)
+	}
+	if again, _ := os.ReadFile(current); bytes.Equal(again, first) {
+		t.Fatal("the forced rotation did not change the key")
+	}
+}
+
+// With hmac_secret or signing_key_file there is no stored key to rotate:
+// the command says so instead of claiming success, and writes nothing.
+func TestRotateKey_HMACSecretOrKeyFile_Refused(t *testing.T) {
+	for option, want := range map[string]string{
+		"hmac_secret 0123456789abcdef0123456789abcdef": "hmac_secret",
+		"signing_key_file /etc/otpgate/key.pem":        "signing_key_file /etc/otpgate/key.pem",
+	} {
+		dir := t.TempDir()
+		cfgPath := filepath.Join(dir, "Caddyfile")
+		storage := filepath.Join(dir, "storage")
+		caddyfile := "{\n\tstorage file_system " + storage + "\n\totpgate {\n\t\t" + option + "\n\t}\n}\n"
+		if err := os.WriteFile(cfgPath, []byte(caddyfile), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, err := cmdRotateKey(flags(t, "--config", cfgPath, "--adapter", "caddyfile"))
+		if err == nil || code == 0 || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was rotated") {
+			t.Errorf("%s: %d %v", option, code, err)
+		}
+		if _, err := os.Stat(storage); !os.IsNotExist(err) {
+			t.Errorf("%s: the refused rotation wrote to storage", option)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package otpgate
 
 import (
+	"encoding/json"
+
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
@@ -16,9 +18,11 @@ type App struct {
 	// (one instance only).
 	Store *StoreConfig `json:"store,omitempty"`
 
-	// SMS selects how codes are delivered. Default: the console sender,
-	// which logs the message instead of sending it (development only).
-	SMS *SMSConfig `json:"sms,omitempty"`
+	// SMS is the sender module that delivers codes, named by its "type":
+	// "console" (default: logs the message instead of sending it;
+	// development only), "plivo", "webhook", or any other module in the
+	// otpgate.senders namespace.
+	SMS json.RawMessage `json:"sms,omitempty" caddy:"namespace=otpgate.senders inline_key=type"`
 
 	// OTP sets the code's length, lifetime, attempts and resend cooldown.
 	OTP *OTPConfig `json:"otp,omitempty"`
@@ -82,6 +86,11 @@ type App struct {
 	// replaced. Default: "Your {app} code is {code}".
 	MessageTemplate string `json:"message_template,omitempty"`
 
+	// MessageTemplates are message texts by language ("fr", "pt-BR"), for
+	// codes asked for from the login page in that language (the language
+	// of a request's "language" field). Others get MessageTemplate.
+	MessageTemplates map[string]string `json:"message_templates,omitempty"`
+
 	// Issuer is the JWT `iss` claim. Default: "otpgate".
 	Issuer string `json:"issuer,omitempty"`
 
@@ -119,6 +128,12 @@ type App struct {
 	applied  *appliedList        // shared across reloads; nil until provisioned
 	// appliedGen is this config's generation in applied once started
 	appliedGen uint64
+	// shared is what provisioning read (or generated, when storage had
+	// none yet) of the state every instance must agree on; Start stores
+	// what was generated, since `caddy validate` provisions but must
+	// write nothing
+	shared sharedState
+	pos    fieldPos // where a Caddyfile wrote each field, for its errors
 }
 
 // UsersConfig is the `users` option: phones that may sign in under closed
@@ -146,16 +161,8 @@ type StoreConfig struct {
 	URL string `json:"url,omitempty"`
 }
 
-// SMSConfig selects the sender.
-type SMSConfig struct {
-	// Type is "console" or "plivo".
-	Type string `json:"type"`
-
-	// Plivo configures the Plivo sender (Type "plivo").
-	Plivo *PlivoConfig `json:"plivo,omitempty"`
-}
-
-// PlivoConfig configures delivery through Plivo.
+// PlivoConfig configures delivery through Plivo (the sender module
+// otpgate.senders.plivo).
 type PlivoConfig struct {
 	// AuthID is the Plivo auth ID. Usually {env.PLIVO_AUTH_ID}.
 	AuthID string `json:"auth_id"`
@@ -185,6 +192,40 @@ type PlivoConfig struct {
 	// WhatsAppTemplate enables channel "whatsapp" with this approved
 	// authentication template.
 	WhatsAppTemplate *WhatsAppTemplate `json:"whatsapp_template,omitempty"`
+
+	// VoiceFrom, a voice-capable number of the Plivo account (E.164),
+	// enables channel "voice": Plivo calls the phone and speaks the code.
+	VoiceFrom string `json:"voice_from,omitempty"`
+
+	// DLTEntityID is the principal entity ID registered on India's DLT
+	// platform, sent with every SMS.
+	DLTEntityID string `json:"dlt_entity_id,omitempty"`
+
+	// DLTTemplateID is the DLT ID of the approved template the message
+	// text matches, sent with every SMS.
+	DLTTemplateID string `json:"dlt_template_id,omitempty"`
+
+	// DLTTemplateCategory is that template's category: transactional,
+	// service_implicit, service_explicit or promotional.
+	DLTTemplateCategory string `json:"dlt_template_category,omitempty"`
+}
+
+// WebhookConfig configures delivery through a webhook of yours (the
+// sender module otpgate.senders.webhook): a POST of Supabase's Send SMS
+// hook payload, signed per Standard Webhooks.
+type WebhookConfig struct {
+	// URL receives the POSTs.
+	URL string `json:"url"`
+
+	// Secret is the Standard Webhooks secret, "whsec_<base64>". Usually
+	// {env.OTPGATE_HOOK_SECRET}.
+	Secret string `json:"secret"`
+
+	// Timeout bounds one POST. Default: 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Channels the receiver delivers. Default: ["sms"].
+	Channels []string `json:"channels,omitempty"`
 }
 
 // WhatsAppTemplate names an approved WhatsApp template.
@@ -255,9 +296,20 @@ type Handler struct {
 	// html/template; see the README for its variables).
 	LoginTemplate string `json:"login_template,omitempty"`
 
+	// DefaultCountry is the login page's initial country (ISO 3166-1
+	// alpha-2, e.g. GB). Default: the region of the visitor's preferred
+	// language, when the countries option allows it.
+	DefaultCountry string `json:"default_country,omitempty"`
+
+	// Language forces the language of the login and no-access pages (en,
+	// es, fr, de, pt-BR, hi, id, ar, zh-CN). Default: the visitor's
+	// Accept-Language.
+	Language string `json:"language,omitempty"`
+
 	// Roles, when set, lets through only sessions holding one of these
 	// roles; other signed-in users get 403 no_access.
 	Roles []string `json:"roles,omitempty"`
 
 	site *gateway.Site
+	pos  fieldPos // where a Caddyfile wrote each field, for its errors
 }

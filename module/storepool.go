@@ -1,8 +1,11 @@
 package otpgate
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
@@ -48,6 +51,7 @@ func acquireStore(c *StoreConfig, expand func(string) string, log *zap.Logger) (
 			return nil, "", fmt.Errorf("otpgate: store redis %s: %w", redactURL(url), err)
 		}
 		key := "redis:" + url
+		redisLog.install(log)
 		v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 			return pooledStore{redisstore.New(newUniversalClient(opts))}, nil
 		})
@@ -62,6 +66,53 @@ func acquireStore(c *StoreConfig, expand func(string) string, log *zap.Logger) (
 func newUniversalClient(opts *redis.UniversalOptions) redis.UniversalClient {
 	return redis.NewUniversalClient(opts)
 }
+
+// redisLog routes go-redis's own messages (a dropped pub/sub connection, a
+// pool that cannot dial) through Caddy's zap logger: its default logger
+// writes plain text to stderr, which breaks JSON log pipelines.
+//
+// go-redis has one logger per process (redis.SetLogger), not one per
+// client, so it is set once, and each otpgate app that starts hands it its
+// logger: a reload that changes Caddy's logging takes it along. That is
+// acceptable because a Caddy process runs one config at a time, and the
+// otpgate app is the only user of go-redis in it; a config being
+// validated next to a running one never replaces the running one's
+// logger (it is not started).
+var redisLog redisLogger
+
+type redisLogger struct {
+	once sync.Once
+	l    atomic.Pointer[zap.Logger]
+}
+
+// follow makes go-redis log through l. The first call installs the
+// adapter; later calls only swap the logger.
+func (r *redisLogger) follow(l *zap.Logger) {
+	r.l.Store(l.Named("redis"))
+	r.once.Do(func() { redis.SetLogger(r) })
+}
+
+// install routes go-redis through l unless an app already set a logger.
+func (r *redisLogger) install(l *zap.Logger) {
+	r.once.Do(func() {
+		r.l.Store(l.Named("redis"))
+		redis.SetLogger(r)
+	})
+}
+
+// Printf implements go-redis's logger. Its messages are trouble reports
+// (connection lost, retrying), hence warnings.
+func (r *redisLogger) Printf(_ context.Context, format string, v ...any) {
+	if l := r.l.Load(); l != nil {
+		l.Warn(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+	}
+}
+
+// processMetrics are otpgate's collectors for the life of the process.
+// Caddy makes a new Prometheus registry for each config it loads;
+// registering the same collectors with each keeps the counters counting
+// across reloads, as Prometheus counters must.
+var processMetrics = sync.OnceValue(func() *gateway.Metrics { return gateway.NewMetrics(nil) })
 
 // appliedLists holds, across reloads, the users list (with the test
 // phones) that the running config applied when it started, so that the

@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/text/language"
 
 	"github.com/otpgate/otpgate/module/gateway"
+	"github.com/otpgate/otpgate/module/loginpage"
 	"github.com/otpgate/otpgate/module/phone"
+	"github.com/otpgate/otpgate/module/sender/plivo"
 )
 
 // Validate implements caddy.Validator. It checks only the values that are
@@ -41,19 +44,8 @@ func (a *App) Validate() error {
 		}
 	}
 
-	if s := a.SMS; s != nil {
-		switch s.Type {
-		case "console":
-			if s.Plivo != nil {
-				add("sms console: plivo options need `sms plivo`")
-			}
-		case "plivo":
-			errs = append(errs, validatePlivo(s.Plivo)...)
-		case "":
-			add("sms: type is required (console or plivo)")
-		default:
-			add("sms: unknown sender %q (want console or plivo)", s.Type)
-		}
+	if len(a.SMS) > 0 && string(a.SMS) != "null" {
+		errs = append(errs, validateSender(a.SMS)...)
 	}
 
 	otpLength := 6 // the default, which test codes must match when length is unset
@@ -97,10 +89,23 @@ func (a *App) Validate() error {
 		}
 	}
 
+	// test phones are checked as a send to them is: the runtime parser,
+	// then the countries policy (unless a region is a placeholder)
+	policy := phone.Policy{Countries: a.Countries}
+	if slices.ContainsFunc(a.Countries, hasPlaceholder) {
+		policy.Countries = nil
+	}
 	for _, number := range slices.Sorted(maps.Keys(a.TestPhones)) {
 		code := a.TestPhones[number]
-		if !hasPlaceholder(number) && !e164.MatchString(number) {
-			add("test_phone: %q is not an E.164 number (want + then 7 to 15 digits)", number)
+		if !hasPlaceholder(number) {
+			if !e164.MatchString(number) {
+				add("test_phone: %q is not an E.164 number (want + then 7 to 15 digits)", number)
+			} else if num, err := phone.Parse(number); err != nil {
+				why := strings.TrimSuffix(err.Error(), ": "+phone.ErrInvalid.Error())
+				add("test_phone: %q would be refused when a code is requested (%s)", number, why)
+			} else if err := policy.Allow(num); err != nil {
+				add("test_phone: %q would be refused when a code is requested (%v)", number, err)
+			}
 		}
 		if hasPlaceholder(code) {
 			continue
@@ -167,6 +172,13 @@ func (a *App) Validate() error {
 	if t := a.MessageTemplate; t != "" && !strings.Contains(t, "{code}") {
 		add("message_template: must contain {code}")
 	}
+	for _, lang := range slices.Sorted(maps.Keys(a.MessageTemplates)) {
+		if _, err := language.Parse(lang); err != nil || strings.ContainsAny(lang, "_ ") {
+			add("message_template %s: %q is not a language tag such as fr or pt-BR", lang, lang)
+		} else if !strings.Contains(a.MessageTemplates[lang], "{code}") {
+			add("message_template %s: must contain {code}", lang)
+		}
+	}
 	if err := checkHTTPURL(a.PublicURL); err != nil {
 		add("public_url: %v", err)
 	}
@@ -220,6 +232,12 @@ func (h *Handler) Validate() error {
 	}
 	if c := h.AccentColor; c != "" && !hexColor.MatchString(c) {
 		add("accent_color: must be a CSS hex colour such as #4f46e5 (got %q)", c)
+	}
+	if c := h.DefaultCountry; c != "" && !phone.ValidRegion(c) {
+		add("default_country: %q is not a region code such as GB or US", c)
+	}
+	if l := h.Language; l != "" && loginpage.SupportedLanguage(l) == "" {
+		add("language: %q is not one of %s", l, strings.Join(loginpage.Languages, " "))
 	}
 	for _, r := range h.Roles {
 		if !gateway.ValidRole(r) {
@@ -350,6 +368,20 @@ func validatePlivo(p *PlivoConfig) []error {
 	}
 	if t := p.WhatsAppTemplate; t != nil && (t.Name == "" || t.Language == "") {
 		add("sms plivo whatsapp_template: name and language are required")
+	}
+	if v := p.VoiceFrom; v != "" && !hasPlaceholder(v) && !e164.MatchString(v) {
+		add("sms plivo voice_from: %q is not an E.164 number (want + then 7 to 15 digits)", v)
+	}
+	if (p.DLTEntityID == "") != (p.DLTTemplateID == "") {
+		add("sms plivo: dlt_entity_id and dlt_template_id go together; set both")
+	}
+	if c := p.DLTTemplateCategory; c != "" {
+		if p.DLTTemplateID == "" {
+			add("sms plivo dlt_template_category: needs dlt_entity_id and dlt_template_id")
+		}
+		if !hasPlaceholder(c) && !plivo.DLTCategories[c] {
+			add("sms plivo dlt_template_category: want transactional, service_implicit, service_explicit or promotional (got %q)", c)
+		}
 	}
 	return errs
 }

@@ -1,6 +1,7 @@
 package otpgate
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -32,9 +33,9 @@ func TestAppValidate_AcceptsGoodConfig(t *testing.T) {
 		"redis cluster":      {Store: &StoreConfig{Type: "redis", URL: "redis://h1:6379,h2:6379?cluster=true"}},
 		"redis sentinel":     {Store: &StoreConfig{Type: "redis", URL: "redis-sentinel://h1:26379,h2:26379/0?master=mymaster"}},
 		"redis placeholder":  {Store: &StoreConfig{Type: "redis", URL: "{env.REDIS_URL}"}},
-		"console":            {SMS: &SMSConfig{Type: "console"}},
-		"plivo from":         {SMS: &SMSConfig{Type: "plivo", Plivo: validPlivo()}},
-		"plivo powerpack":    {SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "a", AuthToken: "b", PowerpackUUID: "u"}}},
+		"console":            {SMS: smsJSON("console", nil)},
+		"plivo from":         {SMS: smsJSON("plivo", validPlivo())},
+		"plivo powerpack":    {SMS: smsJSON("plivo", &PlivoConfig{AuthID: "a", AuthToken: "b", PowerpackUUID: "u"})},
 		"otp bounds low":     {OTP: &OTPConfig{Length: 6}},
 		"otp bounds high":    {OTP: &OTPConfig{Length: 10}},
 		"resend disabled":    {OTP: &OTPConfig{ResendAfter: durPtr(0)}},
@@ -80,17 +81,17 @@ func TestAppValidate_RefusesBadConfig_NamingTheField(t *testing.T) {
 		{"redis bad scheme", App{Store: &StoreConfig{Type: "redis", URL: "http://x:6379"}}, `store redis: url scheme must be redis, rediss or redis-sentinel (got "http")`},
 		{"redis no host", App{Store: &StoreConfig{Type: "redis", URL: "redis:///0"}}, "store redis: url \"redis:///0\" has no host"},
 		{"redis password redacted", App{Store: &StoreConfig{Type: "redis", URL: "redis://:hunter2@/0"}}, "xxxxx"},
-		{"sms type missing", App{SMS: &SMSConfig{}}, "sms: type is required"},
-		{"sms unknown sender", App{SMS: &SMSConfig{Type: "twilio"}}, `sms: unknown sender "twilio" (want console or plivo)`},
-		{"console with plivo", App{SMS: &SMSConfig{Type: "console", Plivo: validPlivo()}}, "sms console: plivo options need `sms plivo`"},
-		{"plivo empty", App{SMS: &SMSConfig{Type: "plivo"}}, "sms plivo: auth_id and auth_token are required"},
-		{"plivo auth_id", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthToken: "t", From: "f"}}}, "sms plivo: auth_id is required"},
-		{"plivo auth_token", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "i", From: "f"}}}, "sms plivo: auth_token is required"},
-		{"plivo no sender", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "i", AuthToken: "t"}}}, "sms plivo: exactly one of from and powerpack_uuid is required"},
-		{"plivo two senders", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", PowerpackUUID: "u"}}}, "sms plivo: exactly one of from and powerpack_uuid is required"},
-		{"plivo api_url", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", APIURL: "api.plivo.com"}}}, "sms plivo api_url: must be an absolute http or https URL"},
-		{"plivo timeout", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", Timeout: dur(-time.Second)}}}, "sms plivo timeout: must be positive"},
-		{"plivo whatsapp", App{SMS: &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", WhatsAppTemplate: &WhatsAppTemplate{Name: "otp"}}}}, "sms plivo whatsapp_template: name and language are required"},
+		{"sms type missing", App{SMS: json.RawMessage(`{}`)}, "sms: type is required"},
+		{"sms unknown sender", App{SMS: smsJSON("twilio", nil)}, `sms: unknown sender "twilio" (want console, plivo, webhook or another installed otpgate.senders module)`},
+		{"console with plivo", App{SMS: smsJSON("console", validPlivo())}, `sms console: json: unknown field "auth_id"`},
+		{"plivo empty", App{SMS: smsJSON("plivo", nil)}, "sms plivo: auth_id is required"},
+		{"plivo auth_id", App{SMS: smsJSON("plivo", &PlivoConfig{AuthToken: "t", From: "f"})}, "sms plivo: auth_id is required"},
+		{"plivo auth_token", App{SMS: smsJSON("plivo", &PlivoConfig{AuthID: "i", From: "f"})}, "sms plivo: auth_token is required"},
+		{"plivo no sender", App{SMS: smsJSON("plivo", &PlivoConfig{AuthID: "i", AuthToken: "t"})}, "sms plivo: exactly one of from and powerpack_uuid is required"},
+		{"plivo two senders", App{SMS: smsJSON("plivo", &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", PowerpackUUID: "u"})}, "sms plivo: exactly one of from and powerpack_uuid is required"},
+		{"plivo api_url", App{SMS: smsJSON("plivo", &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", APIURL: "api.plivo.com"})}, "sms plivo api_url: must be an absolute http or https URL"},
+		{"plivo timeout", App{SMS: smsJSON("plivo", &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", Timeout: dur(-time.Second)})}, "sms plivo timeout: must be positive"},
+		{"plivo whatsapp", App{SMS: smsJSON("plivo", &PlivoConfig{AuthID: "i", AuthToken: "t", From: "f", WhatsAppTemplate: &WhatsAppTemplate{Name: "otp"}})}, "sms plivo whatsapp_template: name and language are required"},
 		{"otp length short", App{OTP: &OTPConfig{Length: 5}}, "otp length: must be 6..10 (got 5)"},
 		{"otp length long", App{OTP: &OTPConfig{Length: 11}}, "otp length: must be 6..10 (got 11)"},
 		{"otp length negative", App{OTP: &OTPConfig{Length: -6}}, "otp length: must be 6..10 (got -6)"},
@@ -108,6 +109,9 @@ func TestAppValidate_RefusesBadConfig_NamingTheField(t *testing.T) {
 		{"test code letters", App{TestPhones: map[string]string{"+12015550100": "12345a"}}, "test_phone +12015550100: code must be digits only"},
 		{"test code default length", App{TestPhones: map[string]string{"+12015550100": "1234"}}, "test_phone +12015550100: code must have otp length 6 digits (got 4)"},
 		{"test code set length", App{OTP: &OTPConfig{Length: 8}, TestPhones: map[string]string{"+12015550100": "123456"}}, "code must have otp length 8 digits (got 6)"},
+		{"test phone fictional range", App{TestPhones: map[string]string{"+15555550100": "123456"}}, `test_phone: "+15555550100" would be refused when a code is requested (unassigned or impossible number`},
+		{"test phone toll-free", App{TestPhones: map[string]string{"+18005550100": "123456"}}, `test_phone: "+18005550100" would be refused when a code is requested (number type toll_free`},
+		{"test phone outside countries", App{Countries: []string{"GB"}, TestPhones: map[string]string{"+12015550100": "123456"}}, `test_phone: "+12015550100" would be refused when a code is requested (country "US" not in allowlist`},
 		{"captcha provider", App{Captcha: &CaptchaConfig{Provider: "arkose", Secret: "s"}}, `captcha: unknown provider "arkose"`},
 		{"captcha provider missing", App{Captcha: &CaptchaConfig{Secret: "s"}}, "captcha: provider is required"},
 		{"captcha secret", App{Captcha: &CaptchaConfig{Provider: "turnstile"}}, "captcha: secret is required"},
@@ -167,7 +171,7 @@ func TestAppValidate_ReportsEveryProblem(t *testing.T) {
 func TestAppValidate_PlaceholdersSkipValueChecks(t *testing.T) {
 	app := App{
 		Store:        &StoreConfig{Type: "redis", URL: "{env.REDIS_URL}"},
-		SMS:          &SMSConfig{Type: "plivo", Plivo: &PlivoConfig{AuthID: "{env.A}", AuthToken: "{env.B}", From: "{env.FROM}", APIURL: "{env.PLIVO_URL}"}},
+		SMS:          smsJSON("plivo", &PlivoConfig{AuthID: "{env.A}", AuthToken: "{env.B}", From: "{env.FROM}", APIURL: "{env.PLIVO_URL}"}),
 		Countries:    []string{"{env.COUNTRY}"},
 		TestPhones:   map[string]string{"{env.TEST_PHONE}": "{env.TEST_CODE}"},
 		Captcha:      &CaptchaConfig{Provider: "turnstile", Secret: "{env.S}", VerifyURL: "{env.V}"},

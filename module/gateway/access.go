@@ -90,11 +90,15 @@ func unionRoles(a, b []string) []string {
 func (g *Gateway) recheck(ctx context.Context, c session.Claims, now time.Time) (session.Claims, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	sess, sok, u, uok, err := g.cfg.Store.Access(ctx, g.userKey(c.Phone), c.SessionID)
+	uk := g.userKey(c.Phone)
+	sess, sok, u, uok, err := g.cfg.Store.Access(ctx, uk, c.SessionID)
 	if err != nil {
 		return c, "", err
 	}
 	if !sok || !sess.Active(now) {
+		if sok && !sess.RevokedAt.IsZero() {
+			g.revokedSeen(uk, c.SessionID, now)
+		}
 		return c, denyRevoked, nil
 	}
 	if !uok || u.ID != c.Subject {

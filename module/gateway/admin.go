@@ -409,6 +409,7 @@ func (g *Gateway) AdminUpdateUser(ctx context.Context, id string, req adminUserR
 		g.cache.Revoke(ids, now.Add(g.revocationRetain()))
 		if err != nil {
 			if len(ids) == 0 {
+				g.repairLater(e.Key) // the revoke may have run with its reply lost
 				return adminUser{}, storeError(err)
 			}
 			g.announce(ctx, ids, now)
@@ -454,6 +455,9 @@ func (g *Gateway) AdminDeleteUser(ctx context.Context, id string, actor Actor) (
 	now := g.now()
 	u, ids, found, err := g.cfg.Store.DeleteUser(ctx, e.Key, now)
 	if err != nil {
+		// the deletion may have run with its reply lost: have every
+		// instance check this user's tokens in the store again
+		g.announceUserChange(ctx, e.User.ID, now)
 		return adminUser{}, storeError(err)
 	}
 	if !found {
@@ -499,6 +503,7 @@ func (g *Gateway) AdminLogout(ctx context.Context, id string, actor Actor) error
 	g.cache.Revoke(ids, now.Add(g.revocationRetain()))
 	if err != nil {
 		if len(ids) == 0 {
+			g.repairLater(e.Key) // the revoke may have run with its reply lost
 			return storeError(err)
 		}
 		g.announce(ctx, ids, now)

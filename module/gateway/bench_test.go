@@ -27,6 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpgate/otpgate/module/apierr"
 	"github.com/otpgate/otpgate/module/internal/testenv"
 	"github.com/otpgate/otpgate/module/phone"
 	"github.com/otpgate/otpgate/module/sender"
@@ -213,7 +214,7 @@ func benchSendHTTP(b *testing.B, st store.Store, cnt *benchCounter, snd sender.S
 	g, site := benchGateway(b, st, snd)
 	warmUp(b, g, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, done := site.Handle(w, r, r.Header.Get("X-Bench-IP")); !done {
+		if _, done, _ := site.Handle(w, r, r.Header.Get("X-Bench-IP")); !done {
 			http.NotFound(w, r)
 		}
 	}))
@@ -346,7 +347,7 @@ func benchGateRequest(b *testing.B, roles bool) (*Site, func() *http.Request) {
 	}
 	// The first request verifies the signature and fills the cache.
 	w := httptest.NewRecorder()
-	if id, done := site.Handle(w, newReq(), "192.0.2.1"); done || id == nil {
+	if id, done, _ := site.Handle(w, newReq(), "192.0.2.1"); done || id == nil {
 		b.Fatalf("gate refused: %d %s", w.Code, w.Body.String())
 	}
 	return site, newReq
@@ -373,7 +374,7 @@ func benchGateCached(b *testing.B, roles bool) {
 	b.ResetTimer()
 	for range b.N {
 		resetIdentity(r.Header)
-		if id, done := site.Handle(w, r, "192.0.2.1"); done || id == nil {
+		if id, done, _ := site.Handle(w, r, "192.0.2.1"); done || id == nil {
 			b.Fatalf("gate refused: %d", w.Code)
 		}
 	}
@@ -393,10 +394,107 @@ func benchGateParallel(b *testing.B, roles bool) {
 		w := httptest.NewRecorder()
 		for pb.Next() {
 			resetIdentity(r.Header)
-			if id, done := site.Handle(w, r, "192.0.2.1"); done || id == nil {
+			if id, done, _ := site.Handle(w, r, "192.0.2.1"); done || id == nil {
 				b.Errorf("gate refused: %d", w.Code)
 				return
 			}
 		}
 	})
+}
+
+// Refusals under an SMS-pumping flood from one address: once the store has
+// said the address is over its limit, the gateway refuses it by itself
+// (refusals.go) before reading the body. Compared with a trivial handler
+// (what Caddy's `respond` does) behind the same HTTP server and client:
+//
+//	go test -run '^$' -bench 'Refusal' -benchtime 3s ./module/gateway/
+//
+// refusals/s of over_limit_address over trivial_handler is the ratio the
+// README reports; BenchmarkCaddy_RefusalVsRespond (module/) measures the
+// same through Caddy itself.
+func BenchmarkRefusal(b *testing.B) {
+	b.Run("trivial_handler", func(b *testing.B) {
+		benchRefusals(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte("ok"))
+		}), http.StatusOK)
+	})
+	b.Run("over_limit_address/memory", func(b *testing.B) {
+		benchRefusals(b, overLimitSite(b, memstore.New()), http.StatusTooManyRequests)
+	})
+	b.Run("over_limit_address/redis", func(b *testing.B) {
+		st, _ := benchRedis(b)
+		benchRefusals(b, overLimitSite(b, st), http.StatusTooManyRequests)
+	})
+	b.Run("malformed_phone/memory", func(b *testing.B) {
+		_, site := benchGateway(b, memstore.New(), &recSender{})
+		benchRefusalsBody(b, siteHandler(site), http.StatusBadRequest, `{"phone":"+1415555"}`)
+	})
+}
+
+func siteHandler(site *Site) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, done, _ := site.Handle(w, r, "198.51.100.66"); !done {
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// overLimitSite is a gateway whose store has refused the benchmark's
+// address once already.
+func overLimitSite(b *testing.B, st store.Store) http.Handler {
+	g, site := benchGateway(b, st, &recSender{}, func(c *Config) { c.IPLimit = store.Limit{N: 1, Window: time.Hour} })
+	ctx := context.Background()
+	if _, err := g.Send(ctx, sendRequest{Phone: "+16505550198"}, "198.51.100.66", false); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := g.Send(ctx, sendRequest{Phone: "+16505550197"}, "198.51.100.66", false); apierr.As(err).Code != apierr.OverRequestLimit {
+		b.Fatalf("second send: %v, want the IP limit", err)
+	}
+	return siteHandler(site)
+}
+
+func benchRefusals(b *testing.B, h http.Handler, want int) {
+	benchRefusalsBody(b, h, want, `{"phone":"+14155550123"}`)
+}
+
+// benchRefusalsBody posts body to h through a local HTTP server from
+// parallel keep-alive clients and reports requests per second.
+func benchRefusalsBody(b *testing.B, h http.Handler, want int, body string) {
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	tr := srv.Client().Transport.(*http.Transport)
+	tr.MaxIdleConnsPerHost = 64
+	client := &http.Client{Transport: tr}
+	url := srv.URL + "/auth/v1/otp"
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var buf [512]byte
+		for pb.Next() {
+			req, err := http.NewRequest("POST", url, strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for {
+				if _, err := res.Body.Read(buf[:]); err != nil {
+					break
+				}
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != want {
+				b.Errorf("status %d, want %d", res.StatusCode, want)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }

@@ -42,11 +42,12 @@ func (g *Gateway) SetOptOut(ctx context.Context, from string, out bool) error {
 	if err := g.cfg.Store.SetOptOut(ctx, g.userKey(num.E164), out, g.now()); err != nil {
 		return err
 	}
-	g.log.Info("opt-out", zap.String("phone", num.Masked()), zap.String("country", num.Region), zap.Bool("opted_out", out))
+	g.logFor(ctx).Info("opt-out", zap.String("phone", num.Masked()), zap.String("country", num.Region), zap.Bool("opted_out", out))
 	return nil
 }
 
-// DeliveryReport counts a provider delivery status.
-func (g *Gateway) DeliveryReport(status string) {
-	g.cfg.Metrics.Delivered.WithLabelValues(status).Inc()
+// DeliveryReport counts a provider delivery status reported by the
+// request of ctx.
+func (g *Gateway) DeliveryReport(ctx context.Context, status string) {
+	g.cfg.Metrics.deliveryReport(serverOf(ctx), status)
 }

@@ -58,8 +58,12 @@ type changeLog struct {
 	mu sync.RWMutex
 	m  map[string]change
 	// floor, when set, makes every token issued before it stale until
-	// checked: a gateway that cannot know what changed before it started.
-	floor, floorKeep int64
+	// checked, and every token checked before floorChecked stale again: a
+	// gateway that cannot know what changed before it started, or whose
+	// store lost its data. Read without the lock: the gate reads them on
+	// every request for an hour after a start.
+	floor, floorChecked atomic.Int64
+	floorKeep           int64
 }
 
 type change struct {
@@ -95,29 +99,43 @@ func (c *changeLog) mark(key string, at, seen time.Time, retain time.Duration) {
 // stale reports whether claims may predate a change of their user's
 // access.
 func (c *changeLog) stale(claims session.Claims) bool {
-	if c.n.Load() == 0 {
+	n := c.n.Load()
+	if n == 0 {
 		return false
+	}
+	if floor := c.floor.Load(); floor != 0 {
+		if claims.CheckedAt.IsZero() && claims.IssuedAt.UnixNano() < floor ||
+			!claims.CheckedAt.IsZero() && claims.CheckedAt.UnixNano() < c.floorChecked.Load() {
+			return true
+		}
+		if n == 1 {
+			return false // the floor is the only change
+		}
 	}
 	c.mu.RLock()
 	byUser, u := c.m[claims.Subject]
 	byPhone, p := c.m[claims.Phone]
-	floor := c.floor
 	c.mu.RUnlock()
-	if floor != 0 && claims.CheckedAt.IsZero() && claims.IssuedAt.UnixNano() < floor {
-		return true
-	}
 	return (u && staleAgainst(claims, byUser)) || (p && staleAgainst(claims, byPhone))
 }
 
 // distrustBefore makes tokens issued before t (by any instance, within the
-// clock leeway) stale until checked, for as long as such tokens can live.
+// clock leeway), and tokens checked in the store before t, stale until
+// checked (again), for as long as such tokens can live.
 func (c *changeLog) distrustBefore(t time.Time, retain time.Duration) {
+	c.raiseFloor(t.Add(session.Leeway), t, retain)
+}
+
+// raiseFloor makes tokens issued before issued, or checked before
+// checked, stale until checked; an earlier floor never lowers a later one.
+func (c *changeLog) raiseFloor(issued, checked time.Time, retain time.Duration) {
 	c.mu.Lock()
-	if c.floor == 0 {
+	c.floorChecked.Store(max(c.floorChecked.Load(), checked.UnixNano()))
+	if c.floor.Load() == 0 {
 		c.n.Add(1)
 	}
-	c.floor = t.Add(session.Leeway).UnixNano()
-	c.floorKeep = t.Add(retain).UnixNano()
+	c.floor.Store(max(c.floor.Load(), issued.UnixNano()))
+	c.floorKeep = max(c.floorKeep, checked.Add(retain).UnixNano())
 	c.mu.Unlock()
 }
 
@@ -143,8 +161,10 @@ func (c *changeLog) prune(now time.Time) {
 			c.n.Add(-1)
 		}
 	}
-	if c.floor != 0 && c.floorKeep <= t {
-		c.floor, c.floorKeep = 0, 0
+	if c.floor.Load() != 0 && c.floorKeep <= t {
+		c.floor.Store(0)
+		c.floorChecked.Store(0)
+		c.floorKeep = 0
 		c.n.Add(-1)
 	}
 	c.mu.Unlock()

@@ -80,3 +80,24 @@ func TestChangeLog_DistrustBefore_OneCheckPerEarlierToken(t *testing.T) {
 		t.Fatal("the floor outlived every token it could concern")
 	}
 }
+
+// A store that lost its data voids the checks made against it before:
+// a token checked in the store before the floor is checked again, one
+// checked after is trusted; an earlier floor never lowers a later one.
+func TestChangeLog_DistrustBefore_EarlierChecksVoid(t *testing.T) {
+	c := newChangeLog()
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	c.distrustBefore(t0, time.Hour)
+	checked := session.Claims{Subject: "u1", IssuedAt: t0.Add(-time.Hour), CheckedAt: t0.Add(-time.Second)}
+	if !c.stale(checked) {
+		t.Fatal("a token checked before the store lost its data is trusted")
+	}
+	checked.CheckedAt = t0.Add(time.Second)
+	if c.stale(checked) {
+		t.Fatal("a token checked after is still stale")
+	}
+	c.raiseFloor(t0.Add(-time.Hour), t0.Add(-time.Hour), time.Hour)
+	if !c.stale(session.Claims{Subject: "u1", IssuedAt: t0.Add(-time.Minute)}) {
+		t.Fatal("an earlier floor lowered the later one")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpgate/otpgate/module/internal/testenv"
 )
 
@@ -34,7 +36,9 @@ func TestGate_RevocationSeenBySecondInstanceWithinOneSecond(t *testing.T) {
 }
 
 // Redis down: the gate cannot vouch for sessions, so it refuses them, and
-// the auth routes answer 503; when Redis returns everything recovers.
+// the auth routes answer 503; when Redis returns everything recovers. (This
+// Redis comes back empty: the sessions it held are gone, and so is their
+// access; see TestGate_RedisLostItsData_CachedTokensCheckedAgain.)
 func TestStoreDown_FailsClosedAndRecovers(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	e := newEnv(t, openRedis(t, srv.URL()))
@@ -56,10 +60,68 @@ func TestStoreDown_FailsClosedAndRecovers(t *testing.T) {
 
 	srv.Restart()
 	waitFeed(t, e.g)
-	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
-		t.Fatalf("after Redis came back: %d %s", r.status, r.raw)
-	}
 	if r := e.send("+14155550124"); r.status != 200 {
 		t.Fatalf("send after recovery: %d %s", r.status, r.raw)
+	}
+	again := e.login(alice)
+	if r := e.do("GET", "/app", "", bearer(again)...); r.status != 200 {
+		t.Fatalf("a sign-in after Redis came back: %d %s", r.status, r.raw)
+	}
+}
+
+// Redis comes back empty (restarted without persistence): the sessions
+// and the revocation log are gone. The gate must not go on trusting the
+// tokens it cached before: each is checked in the store again, which no
+// longer knows its session, so it is refused, as /user refuses it.
+func TestGate_RedisLostItsData_CachedTokensCheckedAgain(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	e := newEnv(t, openRedis(t, srv.URL()))
+	s := e.login(alice)
+	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+		t.Fatalf("before: %d", r.status)
+	}
+	srv.Stop()
+	for deadline := time.Now().Add(3 * time.Second); e.g.feedOK.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("feed still healthy with Redis down")
+		}
+	}
+	srv.Restart()
+	waitFeed(t, e.g)
+	wantError(t, e.do("GET", "/auth/v1/user", "", bearer(s)...), 401, "session_not_found")
+	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 401 {
+		t.Fatalf("a token whose session Redis lost still passes the gate: %d %s", r.status, r.raw)
+	}
+	again := e.login(alice)
+	if r := e.do("GET", "/app", "", bearer(again)...); r.status != 200 {
+		t.Fatalf("a new sign-in: %d %s", r.status, r.raw)
+	}
+}
+
+// A second instance that starts after the store lost its data (or a
+// memory store after a restart) cannot know what was revoked before: the
+// tokens issued before the store's data began are checked once.
+func TestGate_StartedAfterDataLoss_EarlierTokensCheckedOnce(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	a := newEnv(t, openRedis(t, srv.URL()))
+	s := a.login(alice)
+	a.clock.Advance(time.Minute) // a token issued a minute before the data began
+	old := a.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+s.body["refresh_token"].(string)+`"}`)
+	if old.status != 200 {
+		t.Fatalf("refresh: %d %s", old.status, old.raw)
+	}
+	a.clock.Advance(time.Minute)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	if err := admin.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.Now = a.clock.Now })
+	if r := b.do("GET", "/app", "", bearer(old)...); r.status != 401 {
+		t.Fatalf("a token issued before the store's data began passes a new instance: %d %s", r.status, r.raw)
+	}
+	fresh := b.login("+14155550124")
+	if r := b.do("GET", "/app", "", bearer(fresh)...); r.status != 200 {
+		t.Fatalf("a token issued after: %d %s", r.status, r.raw)
 	}
 }

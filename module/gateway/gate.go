@@ -18,13 +18,17 @@ import (
 // A token that may predate such a change, and every token while the feed
 // is down, is checked in the store again; a store that does not answer
 // refuses the request (fail closed).
-func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP string) (*Identity, bool) {
+//
+// A refusal is written here, unless the site leaves it to the server's
+// error routes (Site.Restyle): then nothing is written and refusal is the
+// error to hand them.
+func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP string) (id *Identity, ok bool, refusal error) {
 	now := g.now()
 	tok, fromCookie := g.requestToken(r)
 	if tok != "" {
 		claims, ok := g.cache.Get(tok, now)
 		if !ok {
-			c, err := g.cfg.Tokens.Verify(tok, now)
+			c, err := g.tokens().Verify(tok, now)
 			switch {
 			case err == nil:
 				claims, ok = c, true
@@ -32,27 +36,24 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP
 			case errors.Is(err, session.ErrExpired):
 				// fall through to the refresh cookie
 			default:
-				s.unauthorized(w, r, "invalid_token")
-				return nil, false
+				return nil, false, s.unauthorized(w, r, "invalid_token")
 			}
 		}
 		if ok {
 			if g.cache.Revoked(claims.SessionID, now) {
-				s.unauthorized(w, r, denyRevoked)
-				return nil, false
+				return nil, false, s.unauthorized(w, r, denyRevoked)
 			}
 			if !g.feedOK.Load() || g.changes.stale(claims) {
 				fresh, deny, err := g.recheck(r.Context(), claims, now)
 				if err != nil {
-					g.failClosed(w, r, err)
-					return nil, false
+					g.failClosed(w, r, s, err)
+					return nil, false, nil
 				}
 				if deny != "" {
 					if fromCookie {
 						g.clearSessionCookies(w)
 					}
-					s.unauthorized(w, r, deny)
-					return nil, false
+					return nil, false, s.unauthorized(w, r, deny)
 				}
 				g.cache.Put(tok, fresh)
 				if fromCookie && !slices.Equal(fresh.Roles, claims.Roles) {
@@ -72,33 +73,29 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP
 			// without verifying it again
 			g.cache.Put(out.AccessToken, out.claims)
 			g.setSessionCookies(w, out.AccessToken, out.RefreshToken)
-			g.cfg.Metrics.gateDecision("refreshed")
+			g.cfg.Metrics.gateDecision(s.server(r), "refreshed")
 			return g.pass(w, r, s, out.claims)
 		}
 		if apierr.As(err).Code == apierr.StoreUnavailable {
-			g.failClosed(w, r, err)
-			return nil, false
+			g.failClosed(w, r, s, err)
+			return nil, false, nil
 		}
 		g.clearSessionCookies(w)
-		s.unauthorized(w, r, "refresh_failed")
-		return nil, false
+		return nil, false, s.unauthorized(w, r, "refresh_failed")
 	}
 	if tok != "" {
-		s.unauthorized(w, r, "expired")
-	} else {
-		s.unauthorized(w, r, "no_token")
+		return nil, false, s.unauthorized(w, r, "expired")
 	}
-	return nil, false
+	return nil, false, s.unauthorized(w, r, "no_token")
 }
 
 // pass lets a verified session through if the site admits its roles.
-func (g *Gateway) pass(w http.ResponseWriter, r *http.Request, s *Site, c session.Claims) (*Identity, bool) {
+func (g *Gateway) pass(w http.ResponseWriter, r *http.Request, s *Site, c session.Claims) (*Identity, bool, error) {
 	if !s.admits(c.Roles) {
-		s.forbidden(w, r, c)
-		return nil, false
+		return nil, false, s.forbidden(w, r, c)
 	}
-	g.cfg.Metrics.gateDecision("allowed")
-	return identityOf(c), true
+	g.cfg.Metrics.gateDecision(s.server(r), "allowed")
+	return identityOf(c), true, nil
 }
 
 // reissueAccessCookie signs a new access token for a session the gate has
@@ -110,7 +107,7 @@ func (g *Gateway) reissueAccessCookie(w http.ResponseWriter, c session.Claims, n
 	if !c.ExpiresAt.After(now) {
 		return
 	}
-	tok, err := g.cfg.Tokens.Sign(c)
+	tok, err := g.tokens().Sign(c)
 	if err != nil {
 		g.log.Warn("re-signing an access token with new roles", zap.Error(err))
 		return
@@ -120,9 +117,9 @@ func (g *Gateway) reissueAccessCookie(w http.ResponseWriter, c session.Claims, n
 	http.SetCookie(w, g.cookie(g.accessCookieName(), tok, int(g.cfg.RefreshTTL/time.Second)))
 }
 
-func (g *Gateway) failClosed(w http.ResponseWriter, r *http.Request, err error) {
-	g.cfg.Metrics.gateDecision("unavailable")
-	g.log.Error("gate: session cannot be checked, refusing", zap.Error(err))
+func (g *Gateway) failClosed(w http.ResponseWriter, r *http.Request, s *Site, err error) {
+	g.cfg.Metrics.gateDecision(s.server(r), "unavailable")
+	s.logger(r).Error("gate: session cannot be checked, refusing", zap.Error(err))
 	e := apierr.Wrap(http.StatusServiceUnavailable, apierr.StoreUnavailable, "The service is temporarily unavailable. Try again in a moment.", err)
 	e.RetryAfter = 5 * time.Second
 	apierr.Write(w, r, e)

@@ -31,6 +31,8 @@ import (
 type Config struct {
 	Store  store.Store
 	Sender sender.Sender
+	// Tokens and Secret are read through the Gateway afterwards (Rekey
+	// may replace them): never through its cfg.
 	Tokens *session.Tokens
 
 	// Secret keys the code MACs and the pseudonymous user keys. Every
@@ -46,8 +48,10 @@ type Config struct {
 	ResendAfter    time.Duration // 30s; negative disables
 	PhoneLimit     store.Limit   // 3 per 5m
 	IPLimit        store.Limit   // 10 per 10m
-	FailureLockout int           // consecutive failed verifies per phone: 100 (NIST 800-63B)
-	FailureTTL     time.Duration // how long failures are remembered: 24h
+	FailureLockout int           // consecutive failed verifies per phone that lock it out: 100 (NIST 800-63B)
+	FailureTTL     time.Duration // how long failures (and locks) are remembered: 24h
+	LockoutBase    time.Duration // the first lock: 15m; each further one twice the one before
+	LockoutMax     time.Duration // the longest lock: 24h
 
 	Policy     phone.Policy
 	TestPhones map[string]string // E.164 -> fixed code
@@ -77,6 +81,15 @@ type Config struct {
 	Issuer        string
 	Audience      string
 	PlivoCallback PlivoCallbacks
+	// PublicURL ("https://auth.example.com") is the scheme and host the
+	// outside world reaches this server at, when a proxy in front changes
+	// them; providers are given callback URLs on it (sender.Origin).
+	// Default: the request's own.
+	PublicURL string
+	// MessageTemplates are message texts ({app}, {code}) by language
+	// ("fr", "pt-BR"), chosen by a send request's language; other
+	// requests get the sender's template (message_template).
+	MessageTemplates map[string]string
 
 	// AnnounceRetry is how often revocations whose announcement failed are
 	// announced again. Default: 1s.
@@ -89,10 +102,13 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration)
 }
 
-// PlivoCallbacks serves Plivo's delivery reports and inbound messages.
+// PlivoCallbacks serves Plivo's delivery reports, inbound messages and
+// voice answer URLs.
 type PlivoCallbacks interface {
 	ServeStatus(w http.ResponseWriter, r *http.Request)
 	ServeInbound(w http.ResponseWriter, r *http.Request)
+	// ServeVoice answers the fetch of a voice call's answer URL.
+	ServeVoice(w http.ResponseWriter, r *http.Request)
 }
 
 // Gateway is one otpgate instance's engine, shared by all sites.
@@ -105,13 +121,20 @@ type Gateway struct {
 	audit    *zap.Logger
 	rosterCh chan struct{}
 	feedOK   atomic.Bool
+	epoch    atomic.Int64 // the store's epoch (unix ms) at the feed's last connection
+	refused  *refusals    // send limits the store said are full, until their Retry-After
 	sendEWMA atomic.Int64 // nanoseconds; typical provider latency
+	keys     atomic.Pointer[keySet]
 
 	// pending holds revocations stored but not yet announced (the feed's
 	// log lives in another slot, which can fail on its own); they are
 	// announced again until it works, so other instances learn of them.
 	pendingMu sync.Mutex
 	pending   map[string]time.Time
+	// repairs holds people whose revocations may be stored but never
+	// announced (a revoke whose reply was lost); see revocations.go.
+	repairs     map[store.UserKey]struct{}
+	reannounced map[string]time.Time // session ID -> when this instance last announced it again
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -162,6 +185,11 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.FailureLockout = 100
 	}
 	def(&cfg.FailureTTL, 24*time.Hour)
+	def(&cfg.LockoutBase, 15*time.Minute)
+	def(&cfg.LockoutMax, 24*time.Hour)
+	if cfg.LockoutMax < cfg.LockoutBase {
+		return nil, errors.New("gateway: the longest lockout must not be shorter than the first")
+	}
 	def(&cfg.AnnounceRetry, time.Second)
 	def(&cfg.RosterPoll, 5*time.Second)
 	if cfg.Inactivity < 0 {
@@ -204,10 +232,38 @@ func New(cfg Config) (*Gateway, error) {
 		changes:  newChangeLog(),
 		rosterCh: make(chan struct{}, 1),
 		pending:  map[string]time.Time{},
+
+		refused:     newRefusals(),
+		repairs:     map[store.UserKey]struct{}{},
+		reannounced: map[string]time.Time{},
 	}
 	g.sendEWMA.Store(int64(300 * time.Millisecond))
+	g.keys.Store(&keySet{secret: cfg.Secret, tokens: cfg.Tokens})
 	return g, nil
 }
+
+// keySet is the server secret and the token keys, replaced together.
+type keySet struct {
+	secret []byte
+	tokens *session.Tokens
+}
+
+// Rekey replaces the server secret and the token keys. The Caddy adapter
+// provisions with values it generated when storage held none (provisioning
+// writes nothing) and, at start, adopts those of an instance that stored
+// its own first.
+func (g *Gateway) Rekey(secret []byte, tokens *session.Tokens) error {
+	if len(secret) < 32 || tokens == nil {
+		return errors.New("gateway: rekey: a secret of at least 32 bytes and tokens are required")
+	}
+	g.keys.Store(&keySet{secret: secret, tokens: tokens})
+	return nil
+}
+
+func (g *Gateway) tokens() *session.Tokens { return g.keys.Load().tokens }
+
+// JWKS is the public half of the keys the gateway signs with now.
+func (g *Gateway) JWKS() []byte { return g.tokens().JWKS() }
 
 // Start follows the store's revocation feed until Stop. Until the feed
 // is healthy the gate checks every session in the store (and fails closed
@@ -262,6 +318,7 @@ func (g *Gateway) retryAnnouncements(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		g.retryRepairs(ctx)
 		g.pendingMu.Lock()
 		if len(g.pending) == 0 {
 			g.pendingMu.Unlock()
@@ -298,6 +355,14 @@ func (g *Gateway) Stop() {
 	})
 }
 
+// lockout is the per-phone lock after failed verifies: it grows with each
+// lock (15 minutes, then 30, ... up to a day by default), so that someone
+// who knows a number cannot keep its owner out for long with a few wrong
+// guesses, while guessing stays bounded.
+func (g *Gateway) lockout() store.Lockout {
+	return store.Lockout{After: g.cfg.FailureLockout, Base: g.cfg.LockoutBase, Max: g.cfg.LockoutMax, Memory: g.cfg.FailureTTL}
+}
+
 // revocationRetain is how long revocations matter: an access token issued
 // before its session was revoked lives at most AccessTTL (+ skew).
 func (g *Gateway) revocationRetain() time.Duration {
@@ -325,6 +390,32 @@ func (f feedHandler) Revoked(ids []string) {
 	g.cache.Revoke(sessions, now.Add(g.revocationRetain()))
 }
 
+// Epoch: a store whose data began after this gateway last looked (Redis
+// restarted empty, a flush) has lost the sessions and revocations that
+// tokens were trusted against, so every token issued or checked before
+// now is checked in the store again before it passes (the store now says
+// whether its session exists). At the first connection, tokens issued
+// before the store's data began are checked once (a memory store after a
+// restart, a Redis that lost its data before this gateway started).
+func (f feedHandler) Epoch(began time.Time) {
+	g := f.g
+	prev := g.epoch.Swap(began.UnixMilli())
+	switch {
+	case prev == began.UnixMilli():
+	case prev != 0:
+		g.log.Warn("the store lost its data (a new epoch began): every session is checked in the store again",
+			zap.Time("epoch", began), zap.Time("previous_epoch", time.UnixMilli(prev)))
+		g.changes.distrustBefore(g.now(), g.revocationRetain())
+	default:
+		// measured on the wall clock, applied to the gateway's own (JWT
+		// times have whole seconds: a second of slack)
+		if age := time.Since(began); age < g.revocationRetain() {
+			floor := g.now().Add(-age - time.Second)
+			g.changes.raiseFloor(floor, floor, g.revocationRetain())
+		}
+	}
+}
+
 func (f feedHandler) Healthy(ok bool) {
 	if f.g.feedOK.Swap(ok) != ok {
 		f.g.log.Info("revocation feed", zap.Bool("healthy", ok))
@@ -335,7 +426,7 @@ func (f feedHandler) Healthy(ok bool) {
 // userKey is the pseudonymous key of a phone: stable under one secret,
 // and reveals nothing about the number without it.
 func (g *Gateway) userKey(e164 string) store.UserKey {
-	m := hmac.New(sha256.New, g.cfg.Secret)
+	m := hmac.New(sha256.New, g.keys.Load().secret)
 	m.Write([]byte("otpgate user\x00"))
 	m.Write([]byte(e164))
 	return store.UserKey(base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16]))
@@ -343,7 +434,7 @@ func (g *Gateway) userKey(e164 string) store.UserKey {
 
 // codeMAC binds a code to its challenge and phone.
 func (g *Gateway) codeMAC(challengeID, e164, code string) []byte {
-	m := hmac.New(sha256.New, g.cfg.Secret)
+	m := hmac.New(sha256.New, g.keys.Load().secret)
 	m.Write([]byte("otpgate code\x00"))
 	m.Write([]byte(challengeID))
 	m.Write([]byte{0})

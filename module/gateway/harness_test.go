@@ -185,7 +185,7 @@ func newEnv(t *testing.T, st store.Store, opts ...option) *env {
 		e.mu.Lock()
 		ip := e.ip
 		e.mu.Unlock()
-		if _, done := e.site.Handle(w, r, ip); done {
+		if _, done, _ := e.site.Handle(w, r, ip); done {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{

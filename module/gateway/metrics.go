@@ -2,14 +2,23 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are otpgate's Prometheus collectors. A nil registerer keeps them
-// unregistered (tests, or when Caddy metrics are off).
+// Metrics are otpgate's Prometheus collectors. Every series carries the
+// `server` label of Caddy's own HTTP metrics (the name of the Caddy server
+// the request came to; "" outside Caddy), except the feed's health, which
+// belongs to the process.
+//
+// Counters must not restart while the process lives: Caddy makes a new
+// registry for each config it loads, so the Caddy adapter keeps one
+// Metrics for the process and registers it with each config's registry.
 type Metrics struct {
 	sends     *prometheus.CounterVec
 	verifies  *prometheus.CounterVec
@@ -18,85 +27,110 @@ type Metrics struct {
 	provErr   *prometheus.CounterVec
 	gate      *prometheus.CounterVec
 	feed      prometheus.Gauge
-	Delivered *prometheus.CounterVec
+	delivered *prometheus.CounterVec
 
-	allowedOnce sync.Once
-	allowed     prometheus.Counter
+	// allowed caches the most common series, one per server: a label
+	// lookup would otherwise cost a hash per gated request. The map is
+	// replaced, never changed, so reading it takes no lock.
+	allowed   atomic.Pointer[map[string]prometheus.Counter]
+	allowedMu sync.Mutex
 }
 
 // NewMetrics creates the collectors and registers them with reg (if not
-// nil). Registering twice (a config reload) reuses the existing ones.
+// nil; see Register).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "otpgate"
 	m := &Metrics{
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sends_total",
-			Help: "Code sends by channel, country and outcome."}, []string{"channel", "country", "outcome"}),
+			Help: "Code sends by channel, country and outcome."}, []string{"server", "channel", "country", "outcome"}),
 		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "verifies_total",
-			Help: "Code verifications by outcome."}, []string{"outcome"}),
+			Help: "Code verifications by outcome."}, []string{"server", "outcome"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "refusals_total",
-			Help: "Refused auth requests by error code."}, []string{"reason"}),
+			Help: "Refused auth requests by error code."}, []string{"server", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "provider_latency_seconds",
-			Help: "Latency of SMS/WhatsApp provider calls.", Buckets: prometheus.ExponentialBuckets(0.025, 2, 10)}, []string{"channel"}),
+			Help: "Latency of SMS/WhatsApp provider calls.", Buckets: prometheus.ExponentialBuckets(0.025, 2, 10)}, []string{"server", "channel"}),
 		provErr: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "provider_errors_total",
-			Help: "Failed provider calls by channel."}, []string{"channel"}),
+			Help: "Failed provider calls by channel."}, []string{"server", "channel"}),
 		gate: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "gate_decisions_total",
-			Help: "Gate decisions for upstream requests."}, []string{"decision"}),
+			Help: "Gate decisions for upstream requests."}, []string{"server", "decision"}),
 		feed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "revocation_feed_healthy",
 			Help: "1 while the revocation feed is connected."}),
-		Delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delivery_reports_total",
-			Help: "Provider delivery reports by status."}, []string{"status"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delivery_reports_total",
+			Help: "Provider delivery reports by status."}, []string{"server", "status"}),
 	}
 	if reg != nil {
-		m.sends = register(reg, m.sends)
-		m.verifies = register(reg, m.verifies)
-		m.refusals = register(reg, m.refusals)
-		m.latency = register(reg, m.latency)
-		m.provErr = register(reg, m.provErr)
-		m.gate = register(reg, m.gate)
-		m.feed = register(reg, m.feed)
-		m.Delivered = register(reg, m.Delivered)
+		_ = m.Register(reg)
 	}
 	return m
 }
 
-// register adds c to reg; after a config reload the collectors already
-// exist and the registered ones are kept, so counts carry on.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
+// Register adds the collectors to reg. Registering them again with the
+// same registry is not an error.
+func (m *Metrics) Register(reg prometheus.Registerer) error {
+	var errs []error
+	for _, c := range []prometheus.Collector{m.sends, m.verifies, m.refusals, m.latency, m.provErr, m.gate, m.feed, m.delivered} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) && are.ExistingCollector == c {
+				continue
 			}
+			errs = append(errs, err)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+func (m *Metrics) send(server, channel, country, outcome string) {
+	m.sends.WithLabelValues(server, channel, country, outcome).Inc()
+}
+
+func (m *Metrics) verify(server, outcome string) { m.verifies.WithLabelValues(server, outcome).Inc() }
+
+// refusal counts a refused auth request under its error code (the
+// error_code of the answer).
+func (m *Metrics) refusal(server, code string) { m.refusals.WithLabelValues(server, code).Inc() }
+
+func (m *Metrics) providerLatency(server, channel string, d time.Duration, err error) {
+	m.latency.WithLabelValues(server, channel).Observe(d.Seconds())
+	if err != nil {
+		m.provErr.WithLabelValues(server, channel).Inc()
+	}
+}
+
+func (m *Metrics) gateDecision(server, d string) {
+	if d == "allowed" {
+		m.allowedCounter(server).Inc()
+		return
+	}
+	m.gate.WithLabelValues(server, d).Inc()
+}
+
+func (m *Metrics) allowedCounter(server string) prometheus.Counter {
+	if p := m.allowed.Load(); p != nil {
+		if c, ok := (*p)[server]; ok {
+			return c
+		}
+	}
+	m.allowedMu.Lock()
+	defer m.allowedMu.Unlock()
+	next := map[string]prometheus.Counter{}
+	if p := m.allowed.Load(); p != nil {
+		maps.Copy(next, *p)
+	}
+	c, ok := next[server]
+	if !ok {
+		c = m.gate.WithLabelValues(server, "allowed")
+		next[server] = c
+		m.allowed.Store(&next)
 	}
 	return c
 }
 
-func (m *Metrics) send(channel, country, outcome string) {
-	m.sends.WithLabelValues(channel, country, outcome).Inc()
-}
-
-func (m *Metrics) verify(outcome string) { m.verifies.WithLabelValues(outcome).Inc() }
-
-func (m *Metrics) refusal(reason string) { m.refusals.WithLabelValues(reason).Inc() }
-
-func (m *Metrics) providerLatency(channel string, d time.Duration, err error) {
-	m.latency.WithLabelValues(channel).Observe(d.Seconds())
-	if err != nil {
-		m.provErr.WithLabelValues(channel).Inc()
-	}
-}
-
-// gateDecision counts a gate decision. The common one is resolved once:
-// the label lookup would otherwise cost a hash per gated request.
-func (m *Metrics) gateDecision(d string) {
-	if d == "allowed" {
-		m.allowedOnce.Do(func() { m.allowed = m.gate.WithLabelValues("allowed") })
-		m.allowed.Inc()
-		return
-	}
-	m.gate.WithLabelValues(d).Inc()
+func (m *Metrics) deliveryReport(server, status string) {
+	m.delivered.WithLabelValues(server, status).Inc()
 }
 
 func (m *Metrics) feedHealthy(ok bool) {

@@ -37,6 +37,9 @@ type sendRequest struct {
 	GotrueMetaSecurity  *metaSecurity   `json:"gotrue_meta_security"`
 	CodeChallenge       string          `json:"code_challenge"`
 	CodeChallengeMethod string          `json:"code_challenge_method"`
+	// Language picks the message text (Config.MessageTemplates); the
+	// login page sends its own language.
+	Language string `json:"language"`
 }
 
 type metaSecurity struct {
@@ -52,9 +55,12 @@ type sendResponse struct {
 }
 
 func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request, clientIP string, resend bool) error {
+	if err := g.ipRefusedHere(r.Context(), clientIP, resend); err != nil {
+		return err // before the body is even read: the cheapest refusal under a flood
+	}
 	var req sendRequest
 	if err := decodeBody(r, &req); err != nil {
-		g.cfg.Metrics.refusal("bad_request")
+		g.cfg.Metrics.refusal(serverOf(r.Context()), apierr.As(err).Code)
 		return err
 	}
 	res, err := g.Send(r.Context(), req, clientIP, resend)
@@ -67,17 +73,19 @@ func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request, clientIP str
 
 // Send runs one send or resend: validation first (nothing is counted for
 // a bad request), then captcha, the client's IP limit, the phone's
-// checks in one store call, and finally the provider.
+// checks in one store call, and finally the provider. An address or phone
+// the store has refused is refused here until the Retry-After it gave,
+// without asking the store again (the address before anything else).
 func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, resend bool) (sendResponse, error) {
 	start := g.now()
-	op := "send"
-	if resend {
-		op = "resend"
+	op := sendOp(resend)
+	if err := g.ipRefusedHere(ctx, clientIP, resend); err != nil {
+		return sendResponse{}, err
 	}
 	num, channel, meta, err := g.validateSend(req, resend)
 	if err != nil {
-		g.cfg.Metrics.refusal(apierr.As(err).Code)
-		g.logSend(op, num, clientIP, apierr.As(err).Code, "", channel)
+		g.cfg.Metrics.refusal(serverOf(ctx), apierr.As(err).Code)
+		g.logSend(ctx, op, num, clientIP, apierr.As(err).Code, "", channel)
 		return sendResponse{}, err
 	}
 	if g.cfg.Captcha != nil {
@@ -86,8 +94,8 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			token = req.GotrueMetaSecurity.CaptchaToken
 		}
 		if err := g.cfg.Captcha.Verify(ctx, token, clientIP); err != nil {
-			g.cfg.Metrics.refusal(apierr.CaptchaFailed)
-			g.logSend(op, num, clientIP, apierr.CaptchaFailed, "", channel)
+			g.cfg.Metrics.refusal(serverOf(ctx), apierr.CaptchaFailed)
+			g.logSend(ctx, op, num, clientIP, apierr.CaptchaFailed, "", channel)
 			return sendResponse{}, apierr.Wrap(http.StatusBadRequest, apierr.CaptchaFailed, "Captcha verification failed.", err)
 		}
 	}
@@ -96,10 +104,10 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		return sendResponse{}, storeError(err)
 	}
 	if !dec.Allowed {
-		g.cfg.Metrics.refusal(apierr.OverRequestLimit)
-		g.logSend(op, num, clientIP, apierr.OverRequestLimit, "", channel)
-		return sendResponse{}, &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverRequestLimit,
-			Msg: "Too many code requests from this network. Try again later.", RetryAfter: dec.RetryAfter}
+		g.refused.note(ipRefusalKey(clientIP), start.Add(dec.RetryAfter), false, start)
+		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverRequestLimit)
+		g.logSend(ctx, op, num, clientIP, apierr.OverRequestLimit, "", channel)
+		return sendResponse{}, errIPLimit(dec.RetryAfter)
 	}
 
 	testCode, isTest := g.cfg.TestPhones[num.E164]
@@ -112,6 +120,11 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 	createUser, origin := g.signupPolicy(num.E164, req.CreateUser)
 	challengeID := uuid.NewString()
 	uk := g.userKey(num.E164)
+	if left, f := g.refused.check(phoneRefusalKey(uk), start); left > 0 {
+		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverSMSSendLimit)
+		g.logRefusedHere(ctx, op, num, clientIP, apierr.OverSMSSendLimit+"_"+phoneRefusalOutcome(f.limited))
+		return sendResponse{}, errPhoneLimit(f.limited, left)
+	}
 	keep := g.cfg.CodeTTL + time.Hour
 	begin, err := g.cfg.Store.BeginSend(ctx, store.SendRequest{
 		User: uk,
@@ -135,41 +148,42 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		RequireUser: !createUser && !resend,
 		Resend:      resend,
 		ListedOK:    g.listedOK(num.E164),
+		// test phones send nothing: no cooldown, no per-phone limit
+		Unlimited: isTest,
 	})
 	if err != nil {
 		return sendResponse{}, storeError(err)
 	}
 	switch begin.Status {
 	case store.SendOptedOut:
-		g.cfg.Metrics.refusal(apierr.PhoneOptedOut)
-		g.logSend(op, num, clientIP, apierr.PhoneOptedOut, "", channel)
+		g.cfg.Metrics.refusal(serverOf(ctx), apierr.PhoneOptedOut)
+		g.logSend(ctx, op, num, clientIP, apierr.PhoneOptedOut, "", channel)
 		return sendResponse{}, apierr.New(http.StatusForbidden, apierr.PhoneOptedOut,
 			"This number has opted out of messages (it sent STOP). Text START to the sender to receive codes again.")
 	case store.SendCooldown, store.SendPhoneLimited:
-		g.cfg.Metrics.refusal(apierr.OverSMSSendLimit)
-		g.logSend(op, num, clientIP, apierr.OverSMSSendLimit+"_"+begin.Status.String(), "", channel)
-		msg := fmt.Sprintf("For security purposes, you can request a new code after %d seconds.", ceilSeconds(begin.RetryAfter))
-		if begin.Status == store.SendPhoneLimited {
-			msg = fmt.Sprintf("Too many codes were sent to this number. Try again in %d seconds.", ceilSeconds(begin.RetryAfter))
-		}
-		return sendResponse{}, &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverSMSSendLimit, Msg: msg, RetryAfter: begin.RetryAfter}
-	case store.SendUnknownUser, store.SendNoChallenge, store.SendBanned:
+		limited := begin.Status == store.SendPhoneLimited
+		g.refused.note(phoneRefusalKey(uk), start.Add(begin.RetryAfter), limited, start)
+		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverSMSSendLimit)
+		g.logSend(ctx, op, num, clientIP, apierr.OverSMSSendLimit+"_"+begin.Status.String(), "", channel)
+		return sendResponse{}, errPhoneLimit(limited, begin.RetryAfter)
+	case store.SendUnknownUser, store.SendNoChallenge, store.SendBanned, store.SendLocked:
 		// Answer exactly like a real send, after a typical provider
-		// delay, so that whether a phone has an account (or is banned)
-		// stays unknown.
+		// delay, so that whether a phone has an account (or is banned,
+		// or locked out after failed codes) stays unknown; nothing is
+		// sent, so a lockout costs nothing and reaches nobody.
 		g.cfg.Sleep(ctx, g.typicalSendLatency())
 		if channel == "" {
 			channel = sender.SMS // what a real resend of an SMS code answers
 		}
-		g.cfg.Metrics.send(channel, num.Region, "suppressed")
-		g.logSend(op, num, clientIP, "suppressed_"+begin.Status.String(), "", channel)
+		g.cfg.Metrics.send(serverOf(ctx), channel, num.Region, "suppressed")
+		g.logSend(ctx, op, num, clientIP, "suppressed_"+begin.Status.String(), "", channel)
 		return g.sendResponse(uuid.NewString(), num, channel), nil
 	}
 	if begin.Challenge.Channel != "" {
 		channel = begin.Challenge.Channel
 	}
 	if isTest {
-		g.logSend(op, num, clientIP, "test_phone", "", channel)
+		g.logSend(ctx, op, num, clientIP, "test_phone", "", channel)
 		return g.sendResponse(uuid.NewString(), num, channel), nil
 	}
 	if !g.cfg.Sender.Supports(channel) {
@@ -180,9 +194,11 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 	// way, so the send must keep counting against the phone's limits. The
 	// sender bounds the call with its own timeout.
 	sent := g.now()
-	out, err := g.cfg.Sender.Send(context.WithoutCancel(ctx), sender.Message{To: num.E164, Channel: channel, Code: code, App: g.cfg.AppName, TTL: g.cfg.CodeTTL})
+	msg := sender.Message{To: num.E164, Channel: channel, Code: code, App: g.cfg.AppName, TTL: g.cfg.CodeTTL}
+	msg.Text = g.messageText(req.Language, msg)
+	out, err := g.cfg.Sender.Send(context.WithoutCancel(ctx), msg)
 	latency := g.now().Sub(sent)
-	g.cfg.Metrics.providerLatency(channel, latency, err)
+	g.cfg.Metrics.providerLatency(serverOf(ctx), channel, latency, err)
 	if err != nil {
 		e := providerError(err)
 		// A definite refusal means the code never left: forget it and give
@@ -190,19 +206,72 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		// the cooldown. After a timeout the message may still arrive, so
 		// the send keeps counting.
 		if e.Code == apierr.SMSSendFailed {
+			g.refused.forget(phoneRefusalKey(uk))
 			if aerr := g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID); aerr != nil {
-				g.log.Warn("abort send", zap.Error(aerr))
+				g.logFor(ctx).Warn("abort send", zap.Error(aerr))
 			}
 		}
-		g.cfg.Metrics.send(channel, num.Region, e.Code)
-		g.cfg.Metrics.refusal(e.Code)
-		g.logSend(op, num, clientIP, e.Code, "", channel, zap.NamedError("provider_error", err))
+		g.cfg.Metrics.send(serverOf(ctx), channel, num.Region, e.Code)
+		g.cfg.Metrics.refusal(serverOf(ctx), e.Code)
+		g.logSend(ctx, op, num, clientIP, e.Code, "", channel, zap.NamedError("provider_error", err))
 		return sendResponse{}, e
 	}
 	g.observeSendLatency(latency)
-	g.cfg.Metrics.send(channel, num.Region, "sent")
-	g.logSend(op, num, clientIP, "sent", out.MessageID, channel)
+	g.cfg.Metrics.send(serverOf(ctx), channel, num.Region, "sent")
+	g.logSend(ctx, op, num, clientIP, "sent", out.MessageID, channel)
 	return g.sendResponse(out.MessageID, num, channel), nil
+}
+
+func sendOp(resend bool) string {
+	if resend {
+		return "resend"
+	}
+	return "send"
+}
+
+// ipRefusedHere refuses a send from an address the store said is over its
+// limit, until the Retry-After it gave, without asking it again.
+func (g *Gateway) ipRefusedHere(ctx context.Context, clientIP string, resend bool) error {
+	left, _ := g.refused.check(ipRefusalKey(clientIP), g.now())
+	if left <= 0 {
+		return nil
+	}
+	g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverRequestLimit)
+	g.logRefusedHere(ctx, sendOp(resend), phone.Number{}, clientIP, apierr.OverRequestLimit)
+	return errIPLimit(left)
+}
+
+// logRefusedHere logs a refusal repeated from the store's, at debug level:
+// the store's own refusal was logged, and a flood must not flood the log
+// (the refusals metric counts every one).
+func (g *Gateway) logRefusedHere(ctx context.Context, op string, num phone.Number, clientIP, outcome string) {
+	if ce := g.logFor(ctx).Check(zap.DebugLevel, op); ce != nil {
+		ce.Write(zap.String("phone", maskedOrEmpty(num)), zap.String("client_ip", clientIP), zap.String("outcome", outcome+"_here"))
+	}
+}
+
+func ipRefusalKey(clientIP string) string { return "ip:" + ipLimitKey(clientIP) }
+
+func phoneRefusalKey(uk store.UserKey) string { return "phone:" + string(uk) }
+
+func phoneRefusalOutcome(limited bool) string {
+	if limited {
+		return store.SendPhoneLimited.String()
+	}
+	return store.SendCooldown.String()
+}
+
+func errIPLimit(retry time.Duration) error {
+	return &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverRequestLimit,
+		Msg: "Too many code requests from this network. Try again later.", RetryAfter: retry}
+}
+
+func errPhoneLimit(limited bool, retry time.Duration) error {
+	msg := fmt.Sprintf("For security purposes, you can request a new code after %d seconds.", ceilSeconds(retry))
+	if limited {
+		msg = fmt.Sprintf("Too many codes were sent to this number. Try again in %d seconds.", ceilSeconds(retry))
+	}
+	return &apierr.Error{Status: http.StatusTooManyRequests, Code: apierr.OverSMSSendLimit, Msg: msg, RetryAfter: retry}
 }
 
 func (g *Gateway) sendResponse(id string, num phone.Number, channel string) sendResponse {
@@ -220,14 +289,15 @@ func (g *Gateway) sendResponse(id string, num phone.Number, channel string) send
 func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, channel string, meta []byte, err error) {
 	if resend {
 		switch req.Type {
-		case "", "sms", "whatsapp", "phone_change":
+		case "", "sms", "whatsapp", "voice", "phone_change":
 		default:
-			return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms" or "whatsapp".`)
+			return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms", "whatsapp" or "voice".`)
 		}
 		// auth-js always sends type "sms" for phone resends, so only an
-		// explicit "whatsapp" overrides the channel of the first send
-		if req.Channel == "" && req.Type == "whatsapp" {
-			req.Channel = sender.WhatsApp
+		// explicit "whatsapp" or "voice" overrides the channel of the
+		// first send
+		if req.Channel == "" && (req.Type == "whatsapp" || req.Type == "voice") {
+			req.Channel = req.Type
 		}
 	}
 	if strings.TrimSpace(req.Phone) == "" {
@@ -246,9 +316,9 @@ func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, 
 		if !resend {
 			channel = sender.SMS
 		}
-	case sender.SMS, sender.WhatsApp:
+	case sender.SMS, sender.WhatsApp, sender.Voice:
 	default:
-		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `channel must be "sms" or "whatsapp".`)
+		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `channel must be "sms", "whatsapp" or "voice".`)
 	}
 	if channel != "" && !g.cfg.Sender.Supports(channel) {
 		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured on this server.")
@@ -338,7 +408,7 @@ func (g *Gateway) observeSendLatency(d time.Duration) {
 	g.sendEWMA.Store(old + (int64(d)-old)/8)
 }
 
-func (g *Gateway) logSend(op string, num phone.Number, clientIP, outcome, messageID, channel string, extra ...zap.Field) {
+func (g *Gateway) logSend(ctx context.Context, op string, num phone.Number, clientIP, outcome, messageID, channel string, extra ...zap.Field) {
 	fields := append([]zap.Field{
 		zap.String("phone", maskedOrEmpty(num)),
 		zap.String("country", num.Region),
@@ -349,7 +419,7 @@ func (g *Gateway) logSend(op string, num phone.Number, clientIP, outcome, messag
 	if messageID != "" {
 		fields = append(fields, zap.String("message_id", messageID))
 	}
-	g.log.Info(op, fields...)
+	g.logFor(ctx).Info(op, fields...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -365,3 +365,23 @@ func keys(m map[string]any) string {
 }
 
 func openMemory(t *testing.T) store.Store { return storeKinds()[0].open(t) }
+
+// Test phones send nothing, so neither the cooldown nor the per-phone limit
+// applies to them (SPEC §9): reviewers and end-to-end tests can sign in as
+// often as they like.
+func TestSend_TestPhone_NoCooldownNoPhoneLimit(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t), func(c *Config) { c.TestPhones = map[string]string{"+12015550100": "123456"} })
+		for i := 0; i < 5; i++ {
+			if r := e.send("+12015550100"); r.status != 200 {
+				t.Fatalf("send %d to a test phone: %d %s", i+1, r.status, r.raw)
+			}
+			if r := e.verify("+12015550100", "123456"); r.status != 200 {
+				t.Fatalf("verify %d: %d %s", i+1, r.status, r.raw)
+			}
+		}
+		// real phones keep their limits
+		e.send(alice)
+		wantError(t, e.send(alice), 429, "over_sms_send_rate_limit")
+	})
+}

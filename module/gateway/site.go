@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -26,6 +27,21 @@ type Site struct {
 	// Roles, when set, admits only sessions holding one of them; others
 	// get 403 no_access.
 	Roles []string
+
+	// Logger is the site handler's logger (nil: the gateway's); lines
+	// about a request carry its host.
+	Logger *zap.Logger
+	// Server names the server a request came to, for the metrics' server
+	// label (nil: "").
+	Server func(*http.Request) string
+	// Restyle, when set, reports whether the server has its own answer
+	// for a gate refusal with this status (Caddy's handle_errors). Handle
+	// then returns the refusal instead of writing it.
+	Restyle func(r *http.Request, status int) bool
+
+	serverName atomic.Pointer[string]
+	// insecureWarned: the plain-HTTP warning was logged (insecure.go).
+	insecureWarned atomic.Bool
 }
 
 // Identity is who the gate let through.
@@ -47,31 +63,33 @@ const (
 // Handle serves r. When it answers the request itself it returns done. When
 // the request may go on to the upstream it returns the identity (nil for
 // public paths and a disabled gate) with the identity headers already set.
-func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (id *Identity, done bool) {
+// A gate refusal that Restyle leaves to the server is returned as refusal
+// (an *apierr.Error, with done), nothing written but its headers.
+func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (id *Identity, done bool, refusal error) {
 	stripIdentityHeaders(r.Header)
 	p := r.URL.Path
 	if p == s.LoginPath {
 		s.serveLogin(w, r)
-		return nil, true
+		return nil, true, nil
 	}
 	if p == s.APIPrefix || strings.HasPrefix(p, s.APIPrefix+"/") {
 		s.serveAPI(w, r, strings.TrimPrefix(p, s.APIPrefix), clientIP)
-		return nil, true
+		return nil, true, nil
 	}
-	if !s.Gate || s.isPublic(p) {
+	if !s.Gate || s.isPublic(r) {
 		stripSessionCookies(r.Header)
-		return nil, false
+		return nil, false, nil
 	}
-	id, ok := s.G.gate(w, r, s, clientIP)
+	id, ok, refusal := s.G.gate(w, r, s, clientIP)
 	if !ok {
-		return nil, true
+		return nil, true, refusal
 	}
 	stripSessionCookies(r.Header)
 	r.Header.Set(HeaderUserID, id.UserID)
 	r.Header.Set(HeaderPhone, id.Phone)
 	r.Header.Set(HeaderSessionID, id.SessionID)
 	r.Header.Set(HeaderRoles, strings.Join(id.Roles, ","))
-	return id, false
+	return id, false, nil
 }
 
 // admits reports whether a session with roles may use this site.
@@ -92,17 +110,23 @@ func (s *Site) admits(roles []string) bool {
 // forbidden answers a signed-in user whose roles this site does not admit:
 // 403 no_access, or for a browser navigation a page that names the
 // (masked) phone and offers to sign in with another number.
-func (s *Site) forbidden(w http.ResponseWriter, r *http.Request, c session.Claims) {
-	s.G.cfg.Metrics.gateDecision("denied_no_access")
+func (s *Site) forbidden(w http.ResponseWriter, r *http.Request, c session.Claims) error {
+	s.G.cfg.Metrics.gateDecision(s.server(r), "denied_no_access")
+	e := apierr.New(http.StatusForbidden, apierr.NoAccess, "Your account does not have access to this site.")
+	if s.Restyle != nil && s.Restyle(r, e.Status) {
+		w.Header().Set("x-sb-error-code", e.Code)
+		return e
+	}
 	masked := ""
 	if num, err := phone.Parse(c.Phone); err == nil {
 		masked = num.Masked()
 	}
 	if isBrowserNavigation(r) && s.Page != nil {
 		s.Page.RenderNoAccess(w, r, masked, loginpage.SafeReturnTo(r.URL.RequestURI()))
-		return
+		return nil
 	}
-	apierr.Write(w, r, apierr.New(http.StatusForbidden, apierr.NoAccess, "Your account does not have access to this site."))
+	apierr.Write(w, r, e)
+	return nil
 }
 
 // stripIdentityHeaders removes every spelling of the owned headers: case
@@ -182,8 +206,14 @@ func stripSessionCookies(h http.Header) {
 	h["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
-func (s *Site) isPublic(p string) bool {
-	clean := path.Clean(p)
+// isPublic reports whether r may pass without a session. It never holds
+// for a path that a server behind the gate may read differently from Go
+// (see ambiguousPath): such paths are gated like any other.
+func (s *Site) isPublic(r *http.Request) bool {
+	if len(s.Public) == 0 || ambiguousPath(r.URL) {
+		return false
+	}
+	clean := path.Clean(r.URL.Path)
 	for _, pat := range s.Public {
 		switch {
 		case strings.HasSuffix(pat, "*"):
@@ -204,11 +234,45 @@ func (s *Site) isPublic(p string) bool {
 	return false
 }
 
+// ambiguousPath reports whether a path could name another resource to the
+// server behind the gate than it does to Go: `;` path parameters (Tomcat
+// and Jetty read /assets/..;/admin as /admin), backslashes (IIS reads them
+// as slashes), dot-segments (browsers never send them; an upstream that
+// does not resolve them routes /admin/../assets/x under /admin), encoded
+// slashes and dots (decoded, or not, after routing), a percent sign after
+// decoding (decoded twice by some), and control characters.
+func ambiguousPath(u *url.URL) bool {
+	p := u.Path
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == ';', c == '\\', c == '%', c < 0x20, c == 0x7f:
+			return true
+		case c == '.' && (i == 0 || p[i-1] == '/'):
+			// a "." or ".." segment
+			end := strings.IndexByte(p[i:], '/')
+			if end < 0 {
+				end = len(p) - i
+			}
+			if seg := p[i : i+end]; seg == "." || seg == ".." {
+				return true
+			}
+		}
+	}
+	raw := u.RawPath
+	for i := 0; i+2 < len(raw); i++ {
+		if raw[i] == '%' && raw[i+1] == '2' && (raw[i+2]|0x20 == 'f' || raw[i+2]|0x20 == 'e') {
+			return true // %2F, %2E
+		}
+	}
+	return false
+}
+
 func (s *Site) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if s.Page == nil {
 		apierr.Write(w, r, apierr.New(http.StatusNotFound, apierr.NotFound, "No login page is configured."))
 		return
 	}
+	s.warnIfInsecure(r)
 	s.Page.Render(w, r, loginpage.SafeReturnTo(r.URL.Query().Get("return_to")))
 }
 
@@ -236,17 +300,27 @@ func isBrowserNavigation(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-func (s *Site) unauthorized(w http.ResponseWriter, r *http.Request, reason string) {
-	s.G.cfg.Metrics.gateDecision("denied_" + reason)
+// unauthorized answers a request without a usable session: browser
+// navigations go to the login page, everything else gets 401 (written
+// here, or returned for the server's error routes: see Site.Restyle).
+func (s *Site) unauthorized(w http.ResponseWriter, r *http.Request, reason string) error {
+	s.G.cfg.Metrics.gateDecision(s.server(r), "denied_"+reason)
 	if isBrowserNavigation(r) {
 		s.loginRedirect(w, r)
-		return
+		return nil
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="otpgate"`)
-	apierr.Write(w, r, apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "Sign in to continue."))
+	e := apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "Sign in to continue.")
+	if s.Restyle != nil && s.Restyle(r, e.Status) {
+		w.Header().Set("x-sb-error-code", e.Code)
+		return e
+	}
+	apierr.Write(w, r, e)
+	return nil
 }
 
 func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP string) {
+	r = s.withScope(r)
 	var err error
 	switch route {
 	case "/otp", "/resend", "/verify", "/token", "/logout":
@@ -259,9 +333,9 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 		}
 		switch route {
 		case "/otp":
-			err = s.G.serveSend(w, r, clientIP, false)
+			err = s.G.serveSend(w, s.withOrigin(r), clientIP, false)
 		case "/resend":
-			err = s.G.serveSend(w, r, clientIP, true)
+			err = s.G.serveSend(w, s.withOrigin(r), clientIP, true)
 		case "/verify":
 			err = s.G.serveVerify(w, r, clientIP)
 		case "/token":
@@ -281,7 +355,7 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 			break
 		}
 		s.G.serveJWKS(w, r)
-	case "/plivo/status", "/plivo/inbound":
+	case "/plivo/status", "/plivo/inbound", "/plivo/voice":
 		cb := s.G.cfg.PlivoCallback
 		if cb == nil {
 			err = apierr.New(http.StatusNotFound, apierr.NotFound, "Plivo callbacks are not enabled (sms plivo is not configured).")
@@ -291,9 +365,12 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 			err = methodNotAllowed(w, http.MethodPost)
 			break
 		}
-		if route == "/plivo/status" {
+		switch route {
+		case "/plivo/status":
 			cb.ServeStatus(w, r)
-		} else {
+		case "/plivo/voice":
+			cb.ServeVoice(w, r)
+		default:
 			cb.ServeInbound(w, r)
 		}
 	case "/health":
@@ -308,7 +385,7 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 	if err != nil {
 		e := apierr.As(err)
 		if e.Status >= 500 {
-			s.G.log.Error("auth route failed", zap.String("route", route), zap.String("error_code", e.Code), zap.Error(e.Err))
+			s.G.logFor(r.Context()).Error("auth route failed", zap.String("route", route), zap.String("error_code", e.Code), zap.Error(e.Err))
 		}
 		apierr.Write(w, r, e)
 	}

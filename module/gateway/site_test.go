@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
 )
 
 func TestStripIdentityHeaders_AllSpellings(t *testing.T) {
@@ -63,5 +68,67 @@ func TestIPLimitKey_IPv6CountedPer64(t *testing.T) {
 	}
 	if ipLimitKey("203.0.113.7") != "203.0.113.7" || ipLimitKey("::ffff:203.0.113.7") != "::ffff:203.0.113.7" {
 		t.Fatal("IPv4 keys changed")
+	}
+}
+
+// rawGet sends a request-target exactly as given (no client cleaning or
+// escaping) and returns the status code.
+func rawGet(t *testing.T, srvURL, target string) int {
+	t.Helper()
+	u, err := url.Parse(srvURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n", target, u.Host); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// `public /assets/*` must not be escaped into the app: paths that a
+// server behind the gate may resolve outside /assets (Tomcat's `..;`,
+// IIS's backslash, encoded separators and dots) are gated. Plain asset
+// paths stay public.
+func TestSite_PublicPrefixEscapes_Gated(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	for _, target := range []string{
+		"/assets/..;/app/admin",
+		"/assets/..;jsessionid=x/app/admin",
+		"/assets/;/../app/admin",
+		"/assets/..%3b/app/admin",
+		`/assets/..\app/admin`,
+		"/assets/..%5capp/admin",
+		"/assets/..%5Capp/admin",
+		"/assets/%2e%2e/app/admin",
+		"/assets/%2E%2E%2Fapp/admin",
+		"/assets/.%2e/app/admin",
+		"/assets/x%2f..%2f..%2fapp/admin",
+		"/app%2f..%2fassets/x.js",
+		"/app/..%2fassets/x.js",
+		"/app/%2e%2e/assets/x.js",
+		"/app/admin/../../assets/x.js",
+		"/assets/%252e%252e/app/admin",
+		"/assets/x%00/../../app/admin",
+		"/healthz;.js",
+	} {
+		if got := rawGet(t, e.srv.URL, target); got != 401 {
+			t.Errorf("%s: %d, want 401 (gated)", target, got)
+		}
+	}
+	for _, target := range []string{"/assets/app.js", "/assets/img/logo.svg", "/assets/a%20b.css", "/healthz", "/assets/.well-known/x"} {
+		if got := rawGet(t, e.srv.URL, target); got != 200 {
+			t.Errorf("%s: %d, want 200 (public)", target, got)
+		}
 	}
 }

@@ -56,14 +56,17 @@ func (g *Gateway) refresh(ctx context.Context, token string, actor Actor) (token
 		Inactivity: g.cfg.Inactivity,
 	})
 	if err != nil {
+		// a reuse (or idle) revocation may have run with its reply lost:
+		// the caller announces those, so have them announced again
+		g.repairLater(store.UserKey(uk))
 		return tokenResponse{}, storeError(err)
 	}
 	switch res.Status {
 	case store.RotateReused:
 		g.cache.Revoke([]string{res.Session.ID}, now.Add(g.revocationRetain()))
 		g.announce(ctx, []string{res.Session.ID}, now)
-		g.cfg.Metrics.refusal(apierr.RefreshTokenUsed)
-		g.log.Warn("refresh token reused: session revoked", zap.String("session_id", res.Session.ID))
+		g.cfg.Metrics.refusal(serverOf(ctx), apierr.RefreshTokenUsed)
+		g.logFor(ctx).Warn("refresh token reused: session revoked", zap.String("session_id", res.Session.ID))
 		g.auditEvent("refresh_token_reused", auditFields(actor, res.Session.UserID, res.Session.ID, "")...)
 		return tokenResponse{}, apierr.New(http.StatusUnauthorized, apierr.RefreshTokenUsed, "Refresh token has already been used; the session was signed out.")
 	case store.RotateIdle:
@@ -113,10 +116,17 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP s
 	claims, err := g.authenticateAllowExpired(r)
 	if err != nil {
 		g.clearSessionCookies(w)
+		if errors.Is(err, errRevoked) && g.firstReannounce(claims.SessionID, g.now()) {
+			// the retry of a logout whose reply was lost finds its session
+			// revoked, maybe never announced: announce the person's
+			// revocations again (idempotent) before answering
+			g.reannounce(r.Context(), g.userKey(claims.Phone), g.now())
+		}
 		return err
 	}
 	now := g.now()
-	ids, err := g.cfg.Store.Revoke(r.Context(), g.userKey(claims.Phone), scope, claims.SessionID, now)
+	uk := g.userKey(claims.Phone)
+	ids, err := g.cfg.Store.Revoke(r.Context(), uk, scope, claims.SessionID, now)
 	// Revoked ids with an error mean the revocation is stored but its
 	// announcement failed: refuse the sessions here at once, announce
 	// again, and answer as done (instances whose feed is down check the
@@ -124,6 +134,10 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP s
 	g.cache.Revoke(ids, now.Add(g.revocationRetain()))
 	if err != nil {
 		if len(ids) == 0 {
+			// The revoke may have run with its reply lost: whatever it
+			// revoked must not stay unannounced. The retry loop announces
+			// the person's revocations once the store answers.
+			g.repairLater(uk)
 			return storeError(err)
 		}
 		g.announce(r.Context(), ids, now)
@@ -131,7 +145,7 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP s
 	if scope != store.RevokeOthers {
 		g.clearSessionCookies(w)
 	}
-	g.log.Info("logout", zap.String("scope", r.URL.Query().Get("scope")), zap.Int("sessions", len(ids)))
+	g.logFor(r.Context()).Info("logout", zap.String("scope", r.URL.Query().Get("scope")), zap.Int("sessions", len(ids)))
 	g.auditEvent("sign_out", append(auditFields(actorOf(r, clientIP, "user"), claims.Subject, claims.SessionID, claims.Phone),
 		zap.String("scope", scope.String()), zap.Strings("revoked_sessions", ids))...)
 	w.Header().Set("Cache-Control", "no-store")
@@ -141,6 +155,9 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP s
 
 func (g *Gateway) serveUser(w http.ResponseWriter, r *http.Request) error {
 	claims, err := g.authenticate(r)
+	if errors.Is(err, errRevoked) {
+		g.revokedSeen(g.userKey(claims.Phone), claims.SessionID, g.now())
+	}
 	if err != nil {
 		return err
 	}
@@ -174,7 +191,7 @@ func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session
 		return session.Claims{}, apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "This endpoint requires a bearer token.")
 	}
 	now := g.now()
-	claims, err := g.cfg.Tokens.Verify(tok, now)
+	claims, err := g.tokens().Verify(tok, now)
 	if err != nil && !(allowExpired && errors.Is(err, session.ErrExpired) && claims.SessionID != "") {
 		return session.Claims{}, apierr.Wrap(http.StatusUnauthorized, apierr.BadJWT, "Invalid or expired access token.", err)
 	}
@@ -183,10 +200,18 @@ func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session
 		return session.Claims{}, storeError(err)
 	}
 	if !ok || !s.Active(now) {
+		if ok && !s.RevokedAt.IsZero() {
+			// the answer is the same; the caller may announce it again
+			return claims, apierr.Wrap(http.StatusUnauthorized, apierr.SessionNotFound, errSession().Msg, errRevoked)
+		}
 		return session.Claims{}, errSession()
 	}
 	return claims, nil
 }
+
+// errRevoked marks a session found revoked in the store (the claims are
+// returned with it): its announcement may have been lost.
+var errRevoked = errors.New("session revoked")
 
 // requestToken is the request's access token: the bearer token, else the
 // access cookie.
@@ -212,7 +237,7 @@ func (g *Gateway) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=600")
-	_, _ = w.Write(g.cfg.Tokens.JWKS())
+	_, _ = w.Write(g.tokens().JWKS())
 }
 
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) error {

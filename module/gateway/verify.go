@@ -48,10 +48,11 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, clientIP s
 	return nil
 }
 
-// Verify checks a code and starts a session: one store call reads the
-// challenge, the MAC is compared here in constant time, and a second call
-// either consumes it (creating the user and session atomically) or
-// records the failure.
+// Verify checks a code and starts a session: one store call records the
+// attempt (as a failure) and returns the challenge, the MAC is compared
+// here in constant time, and for a right code a second call consumes it
+// (creating the user and session atomically, and taking the failure
+// back). A wrong code costs one round trip.
 func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string) (tokenResponse, error) {
 	return g.verify(ctx, req, Actor{Kind: "user", IP: clientIP})
 }
@@ -59,9 +60,9 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (tokenResponse, error) {
 	clientIP := actor.IP
 	switch req.Type {
-	case "sms", "whatsapp":
+	case "sms", "whatsapp", "voice":
 	default:
-		return tokenResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms" or "whatsapp".`)
+		return tokenResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms", "whatsapp" or "voice".`)
 	}
 	num, err := phone.Parse(req.Phone)
 	if err != nil {
@@ -72,31 +73,34 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 	}
 	now := g.now()
 	uk := g.userKey(num.E164)
-	c, found, failures, err := g.cfg.Store.Challenge(ctx, uk)
+	// The attempt is counted (as a failure, until the consume takes it
+	// back) before the code is compared: a store that cannot count it
+	// answers an error, and no code is judged, right or wrong.
+	att, err := g.cfg.Store.Attempt(ctx, store.AttemptRequest{
+		User:        uk,
+		Now:         now,
+		MaxAttempts: g.cfg.MaxAttempts,
+		Lockout:     g.lockout(),
+	})
 	if err != nil {
 		return tokenResponse{}, storeError(err)
 	}
-	if !found || !now.Before(c.ExpiresAt) || failures >= g.cfg.FailureLockout {
-		outcome := "no_challenge"
-		switch {
-		case failures >= g.cfg.FailureLockout:
-			outcome = "locked"
-		case found:
-			outcome = "expired"
-		}
-		g.refuseOTP(num, clientIP, outcome)
+	if att.Status != store.AttemptOK {
+		g.refuseOTP(ctx, num, clientIP, att.Status.String())
 		return tokenResponse{}, errOTP()
 	}
+	c := att.Challenge
 	if !hmac.Equal(c.CodeMAC, g.codeMAC(c.ID, num.E164, req.Token)) {
-		res, err := g.cfg.Store.Fail(ctx, uk, c.ID, g.cfg.MaxAttempts, g.cfg.FailureTTL, now)
-		if err != nil {
-			return tokenResponse{}, storeError(err)
-		}
 		outcome := "wrong_code"
-		if res.Destroyed {
+		switch {
+		case att.Locked > 0:
+			outcome = "wrong_code_locked"
+			g.log.Warn("verify: phone locked out after failed codes", zap.String("phone", maskedOrEmpty(num)),
+				zap.Int("failures", att.Failures), zap.Duration("lock", att.Locked))
+		case c.Attempts >= g.cfg.MaxAttempts:
 			outcome = "wrong_code_destroyed"
 		}
-		g.refuseOTP(num, clientIP, outcome)
+		g.refuseOTP(ctx, num, clientIP, outcome)
 		return tokenResponse{}, errOTP()
 	}
 	refresh, refreshHash, err := session.NewRefreshToken(string(uk))
@@ -127,13 +131,13 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 	switch res.Status {
 	case store.ConsumeOK:
 	case store.ConsumeBanned:
-		g.refuseOTP(num, clientIP, "banned")
+		g.refuseOTP(ctx, num, clientIP, "banned")
 		return tokenResponse{}, errOTP()
 	case store.ConsumeNoUser:
-		g.refuseOTP(num, clientIP, "not_a_user")
+		g.refuseOTP(ctx, num, clientIP, "not_a_user")
 		return tokenResponse{}, errOTP()
 	default:
-		g.refuseOTP(num, clientIP, "consumed_elsewhere")
+		g.refuseOTP(ctx, num, clientIP, "consumed_elsewhere")
 		return tokenResponse{}, errOTP()
 	}
 	roles, deny := g.admit(res.User, now)
@@ -141,7 +145,7 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 		// the user's access changed between the send and now: the session
 		// just made must not outlive this answer
 		g.endSessions(ctx, uk, []string{sess.ID}, now)
-		g.refuseOTP(num, clientIP, deny)
+		g.refuseOTP(ctx, num, clientIP, deny)
 		return tokenResponse{}, errOTP()
 	}
 	sess.UserID = res.User.ID
@@ -149,8 +153,8 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	g.cfg.Metrics.verify("ok")
-	g.logVerify(num, clientIP, "ok", zap.Bool("user_created", res.Created))
+	g.cfg.Metrics.verify(serverOf(ctx), "ok")
+	g.logVerify(ctx, num, clientIP, "ok", zap.Bool("user_created", res.Created))
 	g.auditEvent("sign_in", append(auditFields(actor, res.User.ID, sess.ID, num.E164), zap.Bool("user_created", res.Created), zap.Strings("roles", roles))...)
 	return out, nil
 }
@@ -179,14 +183,14 @@ func (g *Gateway) endSessions(ctx context.Context, uk store.UserKey, ids []strin
 	g.announce(ctx, ids, now)
 }
 
-func (g *Gateway) refuseOTP(num phone.Number, clientIP, outcome string) {
-	g.cfg.Metrics.verify(outcome)
-	g.cfg.Metrics.refusal(apierr.OTPExpired)
-	g.logVerify(num, clientIP, outcome)
+func (g *Gateway) refuseOTP(ctx context.Context, num phone.Number, clientIP, outcome string) {
+	g.cfg.Metrics.verify(serverOf(ctx), outcome)
+	g.cfg.Metrics.refusal(serverOf(ctx), apierr.OTPExpired)
+	g.logVerify(ctx, num, clientIP, outcome)
 }
 
-func (g *Gateway) logVerify(num phone.Number, clientIP, outcome string, extra ...zap.Field) {
-	g.log.Info("verify", append([]zap.Field{
+func (g *Gateway) logVerify(ctx context.Context, num phone.Number, clientIP, outcome string, extra ...zap.Field) {
+	g.logFor(ctx).Info("verify", append([]zap.Field{
 		zap.String("phone", maskedOrEmpty(num)),
 		zap.String("country", num.Region),
 		zap.String("client_ip", clientIP),
@@ -232,7 +236,7 @@ func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now ti
 		SessionID: sess.ID,
 		Roles:     roles,
 	}
-	tok, err := g.cfg.Tokens.Sign(claims)
+	tok, err := g.tokens().Sign(claims)
 	// the user was read from the store just now (consume or rotate), so
 	// the gate need not check these claims again for changes made before
 	claims.CheckedAt = now

@@ -180,7 +180,12 @@ type fixture struct {
 const noAccessPrefix = "/admin/"
 
 func newFixture(t *testing.T) *fixture {
-	page := newPage(t, Options{AppName: "Acme"})
+	return newFixtureWith(t, Options{AppName: "Acme"})
+}
+
+// newFixtureWith serves a page made with o.
+func newFixtureWith(t *testing.T, o Options) *fixture {
+	page := newPage(t, o)
 	api := &stubAPI{}
 	api.reset()
 	mux := http.NewServeMux()
@@ -215,6 +220,21 @@ func newFixture(t *testing.T) *fixture {
 // logged no error (such as a CSP violation).
 func (f *fixture) tab(t *testing.T, query string) context.Context {
 	t.Helper()
+	return f.tabAs(t, query, visitor{})
+}
+
+// visitor is how the browser of a tab presents itself.
+type visitor struct {
+	// languages is its Accept-Language ("fr-FR,fr"); "" leaves
+	// Chromium's own (en-US).
+	languages string
+	// dark asks for prefers-color-scheme: dark.
+	dark bool
+}
+
+// tabAs is tab for a browser that presents itself as v.
+func (f *fixture) tabAs(t *testing.T, query string, v visitor) context.Context {
+	t.Helper()
 	f.api.reset()
 	ctx, cancel := chromedp.NewContext(f.browser)
 	t.Cleanup(cancel)
@@ -223,6 +243,7 @@ func (f *fixture) tab(t *testing.T, query string) context.Context {
 		log.AssertSameOrigin(t, f.srv.URL)
 		log.AssertNoErrors(t)
 	})
+	present(t, ctx, v)
 	do(t, ctx, chromedp.Navigate(f.srv.URL+DefaultLoginPath+query), chromedp.WaitVisible(chromedp.ID("phone")))
 	return ctx
 }
@@ -300,8 +321,8 @@ func TestLoginPage_Browser(t *testing.T) {
 		toCodeStep(t, ctx, f, challenge(30))
 
 		calls := f.api.callsTo("/otp")
-		if len(calls) != 1 || len(calls[0].body) != 1 || calls[0].body["phone"] != testPhone {
-			t.Fatalf("/otp calls: %+v, want one with only phone %s", calls, testPhone)
+		if len(calls) != 1 || len(calls[0].body) != 2 || calls[0].body["phone"] != testPhone || calls[0].body["language"] != "en" {
+			t.Fatalf("/otp calls: %+v, want one with only phone %s and language en", calls, testPhone)
 		}
 		if got := text(t, ctx, "masked-phone"); got != testMasked {
 			t.Errorf("#masked-phone = %q, want %q", got, testMasked)
@@ -315,9 +336,14 @@ func TestLoginPage_Browser(t *testing.T) {
 		testenv.Screenshot(t, ctx, "", "code-step")
 	})
 
-	t.Run("PhoneStep_RefusesNumberWithoutCountryCode", func(t *testing.T) {
+	t.Run("PhoneStep_RefusesNationalNumberWithoutCountry", func(t *testing.T) {
+		// en-US, and the US is not offered: no country is chosen.
+		f := newFixtureWith(t, Options{AppName: "Acme", Countries: []string{"GB", "DE"}})
 		ctx := f.tab(t, "")
-		do(t, ctx, chromedp.SendKeys(chromedp.ID("phone"), "415 555 0100\n"))
+		if got := text(t, ctx, "country-code"); got != "Country" {
+			t.Errorf("country button shows %q, want no country", got)
+		}
+		do(t, ctx, chromedp.SendKeys(chromedp.ID("phone"), "415 555 0100"), chromedp.KeyEvent(kb.Enter))
 		waitErrorContains(t, ctx, "country code")
 		if n := len(f.api.callsTo("/otp")); n != 0 {
 			t.Errorf("%d /otp calls for an invalid number, want 0", n)
@@ -336,8 +362,8 @@ func TestLoginPage_Browser(t *testing.T) {
 			{"send failed", apiError(502, "sms_send_failed", "plivo said no"), "We couldn't send the code. Try again in a moment."},
 			{"provider timeout", apiError(504, "provider_timeout", "slow"), "We couldn't send the code. Try again in a moment."},
 			{"opted out", apiError(403, "phone_opted_out", "opted out"), "Text START"},
-			{"not allowed", apiError(403, "phone_not_allowed", "Numbers in this country are not allowed."), "Numbers in this country are not allowed."},
-			{"validation", apiError(400, "validation_failed", "Phone number is not valid."), "Phone number is not valid."},
+			{"not allowed", apiError(403, "phone_not_allowed", "Numbers in this country are not allowed."), "This phone number can't be used to sign in."},
+			{"validation", apiError(400, "validation_failed", "Phone number is not valid."), "Check the number"},
 			{"network", stubReply{hangUp: true}, "couldn't reach the server"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -480,7 +506,7 @@ func TestLoginPage_Browser(t *testing.T) {
 			t.Error("#resend enabled after a resend")
 		}
 		calls := f.api.callsTo("/resend")
-		if len(calls) != 1 || calls[0].body["type"] != "sms" || calls[0].body["phone"] != testPhone || len(calls[0].body) != 2 {
+		if len(calls) != 1 || calls[0].body["type"] != "sms" || calls[0].body["phone"] != testPhone || calls[0].body["language"] != "en" || len(calls[0].body) != 3 {
 			t.Errorf("/resend calls = %+v", calls)
 		}
 		testenv.Screenshot(t, ctx, "", "resent")

@@ -21,6 +21,28 @@
 //	.ReturnTo        where to go after sign-in, already passed through SafeReturnTo
 //	.Nonce           CSP nonce of this response; put it on every <script> and <style>
 //	.CodeLength      number of digits of a code (6..10)
+//	.Lang, .Dir      the page's language (one of Languages) and "ltr" or "rtl"
+//	.T               the catalogue of .Lang: {{.T.send}}, {{tr .T "title_app" "app" .AppName}}
+//	.Country         the picker's initial region ("" for none), with
+//	.CountryFlag     its emoji flag and
+//	.CountryCode     its calling code, "+44"
+//	.Channels        the offered channels, space-separated: "sms whatsapp"
+//	.I18N, .Countries JSON for the script: the catalogue, and the picker's
+//	                 regions with libphonenumber's rules for them
+//
+// # For everyone
+//
+// Every string comes from a catalogue, i18n/<language>.json, embedded:
+// the handler's language when set, else the best match of the visitor's
+// Accept-Language, else English. The phone step has a country picker
+// limited to Options.Countries; its initial country is
+// Options.DefaultCountry, else the region of the visitor's preferred
+// language when offered. People write their number as at home ("07400
+// 123456" in the UK); the script turns it into E.164 with
+// libphonenumber's metadata, which New reduces to a table of the offered
+// regions (countries.go) and embeds in the page. Over plain http at a host
+// that is not localhost the page says the browser will drop the session
+// cookies, instead of sending codes.
 //
 // An override can reuse parts of the default page with
 // {{template "otpgate.style" .}}, {{template "otpgate.body" .}} and
@@ -55,6 +77,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -101,6 +124,19 @@ type Options struct {
 	// file. It is parsed and test-executed by New, so a broken file fails at
 	// load and not at the first visitor.
 	TemplateFile string
+	// Countries are the ISO 3166-1 alpha-2 regions the country picker
+	// offers, as the app's countries allowlist; empty: every region.
+	Countries []string
+	// DefaultCountry is the picker's initial region. Empty: the region of
+	// the visitor's preferred language when offered, else none.
+	DefaultCountry string
+	// Language forces the page's language, one of Languages. Empty: the
+	// best match of the visitor's Accept-Language, else English.
+	Language string
+	// Channels are the delivery channels the server offers: "sms" and
+	// optionally "whatsapp" and "voice", which the code step offers as
+	// the resend action. Empty: SMS only.
+	Channels []string
 }
 
 // TemplateData is what the page template is executed with. See the package
@@ -114,6 +150,23 @@ type TemplateData struct {
 	ReturnTo        string
 	Nonce           string
 	CodeLength      int
+
+	// Lang is the page's language (one of Languages, e.g. "pt-BR"), Dir
+	// its writing direction ("ltr" or "rtl") and T its catalogue.
+	Lang string
+	Dir  string
+	T    map[string]string
+	// Country is the picker's initial region ("" for none), CountryFlag
+	// its emoji flag and CountryCode its calling code ("+44").
+	Country     string
+	CountryFlag string
+	CountryCode string
+	// Channels are the offered delivery channels, space-separated.
+	Channels string
+	// I18N (the catalogue) and Countries (the picker's regions with their
+	// numbering rules) are JSON for the script.
+	I18N      template.JS
+	Countries template.JS
 }
 
 // Page is the login page. It is safe for concurrent use.
@@ -124,12 +177,23 @@ type Page struct {
 	// noAccess holds the no-access page: the default templates, or the
 	// override's when its file defines otpgate.noaccess.
 	noAccess *template.Template
+	// language is the forced language ("": negotiated per request);
+	// country the default country ("": from the request); offered the
+	// regions of the picker.
+	language string
+	country  string
+	offered  map[string]bool
 }
 
 // funcs are the template functions beyond html/template's own.
 var funcs = template.FuncMap{
-	"inc": func(i int) int { return i + 1 },
+	"inc":    func(i int) int { return i + 1 },
+	"tr":     tr,
+	"around": around,
 }
+
+// channels the page knows how to offer.
+var knownChannels = []string{"sms", "whatsapp", "voice"}
 
 var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
@@ -155,6 +219,32 @@ func New(o Options) (*Page, error) {
 	if o.CodeLength < 6 || o.CodeLength > 10 {
 		return nil, fmt.Errorf("login page: code length %d: want 6 to 10", o.CodeLength)
 	}
+	lang := ""
+	if o.Language != "" {
+		if lang = SupportedLanguage(o.Language); lang == "" {
+			return nil, fmt.Errorf("login page: language %q: want one of %s", o.Language, strings.Join(Languages, ", "))
+		}
+	}
+	countries, offered, err := buildCountries(o.Countries)
+	if err != nil {
+		return nil, err
+	}
+	country := strings.ToUpper(o.DefaultCountry)
+	if country != "" && !offered[country] {
+		if len(o.Countries) > 0 && callingCode(country) != "" {
+			return nil, fmt.Errorf("login page: default country %q is not among the allowed countries %s", o.DefaultCountry, strings.Join(o.Countries, " "))
+		}
+		return nil, fmt.Errorf("login page: default country %q: want a region code such as GB or US", o.DefaultCountry)
+	}
+	channels := []string{"sms"}
+	for _, ch := range o.Channels {
+		if !slices.Contains(knownChannels, ch) {
+			return nil, fmt.Errorf("login page: channel %q: want one of %s", ch, strings.Join(knownChannels, ", "))
+		}
+		if !slices.Contains(channels, ch) {
+			channels = append(channels, ch)
+		}
+	}
 
 	tmpl, err := template.New(pageTemplate).Funcs(funcs).Parse(defaultTemplate)
 	if err == nil {
@@ -174,8 +264,13 @@ func New(o Options) (*Page, error) {
 			APIPrefix:       o.APIPrefix,
 			LoginPath:       o.LoginPath,
 			CodeLength:      o.CodeLength,
+			Channels:        strings.Join(channels, " "),
+			Countries:       template.JS(countries),
 		},
 		noAccess: tmpl,
+		language: lang,
+		country:  country,
+		offered:  offered,
 	}
 	if o.TemplateFile != "" {
 		src, err := os.ReadFile(o.TemplateFile)
@@ -198,20 +293,46 @@ func New(o Options) (*Page, error) {
 			p.noAccess = override
 		}
 	}
-	// Execute once so that a reference to an unknown field or template
-	// fails now, with the file name, rather than on a visitor's request.
-	probe := p.base
-	probe.ReturnTo, probe.Nonce = "/", "probe"
-	if err := p.tmpl.ExecuteTemplate(io.Discard, p.name, probe); err != nil {
-		return nil, fmt.Errorf("login page: template %s: %w", o.TemplateFile, err)
-	}
-	if err := p.noAccess.ExecuteTemplate(io.Discard, noAccessName, noAccessData(probe, "+1***-***-0100")); err != nil {
-		if o.TemplateFile != "" && p.noAccess == p.tmpl {
-			return nil, fmt.Errorf("login page: template %s: %s: %w", o.TemplateFile, noAccessName, err)
+	// Execute once per language so that a reference to an unknown field
+	// or template fails now, with the file name, rather than on a
+	// visitor's request.
+	for _, l := range Languages {
+		probe := p.base
+		probe.ReturnTo, probe.Nonce = "/", "probe"
+		p.localize(&probe, catalogues[l], "")
+		if err := p.tmpl.ExecuteTemplate(io.Discard, p.name, probe); err != nil {
+			return nil, fmt.Errorf("login page: template %s: %w", o.TemplateFile, err)
 		}
-		return nil, fmt.Errorf("login page: no-access template: %w", err)
+		if err := p.noAccess.ExecuteTemplate(io.Discard, noAccessName, noAccessData(probe, "+1***-***-0100")); err != nil {
+			if o.TemplateFile != "" && p.noAccess == p.tmpl {
+				return nil, fmt.Errorf("login page: template %s: %s: %w", o.TemplateFile, noAccessName, err)
+			}
+			return nil, fmt.Errorf("login page: no-access template: %w", err)
+		}
 	}
 	return p, nil
+}
+
+// localize sets the language and country fields of data: the catalogue
+// cat, and the default country, else the region of the visitor's
+// preferred language (preferred) when the picker offers it.
+func (p *Page) localize(data *TemplateData, cat *catalogue, preferred string) {
+	data.Lang, data.Dir, data.T, data.I18N = cat.tag, cat.dir, cat.msgs, template.JS(cat.json)
+	country := p.country
+	if country == "" && p.offered[preferred] {
+		country = preferred
+	}
+	data.Country, data.CountryFlag, data.CountryCode = country, flag(country), callingCode(country)
+}
+
+// localized is the page's data for the visitor of r: the language of its
+// Accept-Language (unless forced) and the country of its preferred one.
+func (p *Page) localized(r *http.Request, returnTo string) TemplateData {
+	data := p.base
+	data.ReturnTo = SafeReturnTo(returnTo)
+	data.Nonce = newNonce()
+	p.localize(&data, negotiate(r, p.language), preferredRegion(r))
+	return data
 }
 
 // cleanPath validates an absolute path option and drops a trailing slash.
@@ -271,9 +392,8 @@ func (p *Page) Render(w http.ResponseWriter, r *http.Request, returnTo string) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	data := p.base
-	data.ReturnTo = SafeReturnTo(returnTo)
-	data.Nonce = newNonce()
+	data := p.localized(r, returnTo)
+	w.Header().Add("Vary", "Accept-Language")
 	writePage(w, r, http.StatusOK, p.tmpl, p.name, data, data.Nonce)
 }
 

@@ -33,8 +33,7 @@ func noAccessData(base TemplateData, maskedPhone string) NoAccessData {
 // after the next sign-in. The page has the login page's look, security
 // headers and a fresh CSP nonce, and is never cached.
 func (p *Page) RenderNoAccess(w http.ResponseWriter, r *http.Request, maskedPhone, returnTo string) {
-	data := p.base
-	data.ReturnTo = SafeReturnTo(returnTo)
-	data.Nonce = newNonce()
+	data := p.localized(r, returnTo)
+	w.Header().Add("Vary", "Accept-Language")
 	writePage(w, r, http.StatusForbidden, p.noAccess, noAccessName, noAccessData(data, maskedPhone), data.Nonce)
 }

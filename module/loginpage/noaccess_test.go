@@ -71,11 +71,11 @@ func TestNoAccess_NamesMaskedPhone_SameLook(t *testing.T) {
 	p := newPage(t, Options{AppName: "Acme", AccentColor: "#0f766e"})
 	body := renderNoAccess(t, p, http.MethodGet, "+1***-***-0123", "/admin").Body.String()
 	for _, want := range []string{
-		`<html lang="en">`,
+		`<html lang="en" dir="ltr">`,
 		"<title>No access to Acme</title>",
 		`<h1 id="title" tabindex="-1">No access to Acme</h1>`,
 		// html/template writes + as &#43; in text; browsers show "+".
-		`You're signed in as <strong id="masked-phone">&#43;1***-***-0123</strong>, and this account has no access to this site.`,
+		`You&#39;re signed in as <strong id="masked-phone" dir="ltr">&#43;1***-***-0123</strong>, and this account has no access to this site.`,
 		`<button id="change-number" class="primary" type="button">Use a different number</button>`,
 		`id="error" role="alert" aria-live="assertive"`,
 		`id="status" role="status" aria-live="polite"`,
@@ -91,7 +91,7 @@ func TestNoAccess_NamesMaskedPhone_SameLook(t *testing.T) {
 	}
 
 	body = renderNoAccess(t, newPage(t, Options{}), http.MethodGet, "", "/admin").Body.String()
-	if !strings.Contains(body, "You're signed in, but this account has no access to this site.") || strings.Contains(body, `id="masked-phone"`) {
+	if !strings.Contains(body, "You&#39;re signed in, but this account has no access to this site.") || strings.Contains(body, `id="masked-phone"`) {
 		t.Error("without a masked phone the page should say so without an empty number")
 	}
 }

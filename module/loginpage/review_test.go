@@ -171,7 +171,7 @@ func TestReview3_XSSAndCSP(t *testing.T) {
 	if got := js[string](t, ctx, `document.getElementById("otpgate").getAttribute("data-return-to")`); got != rt {
 		t.Errorf("data-return-to = %q, want %q", got, rt)
 	}
-	if n := js[int](t, ctx, `document.querySelectorAll("script").length`); n != 1 {
+	if n := js[int](t, ctx, `document.querySelectorAll('script:not([type="application/json"])').length`); n != 1 {
 		t.Errorf("%d script elements", n)
 	}
 

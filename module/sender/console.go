@@ -18,7 +18,10 @@ type Console struct {
 // Send logs the message and returns a random message ID.
 func (c Console) Send(_ context.Context, m Message) (Result, error) {
 	id := uuid.NewString()
-	text := Render(c.Template, m)
+	text := m.Text
+	if text == "" {
+		text = Render(c.Template, m)
+	}
 	if c.Logger != nil {
 		c.Logger.Warn("console sender: message not sent (development only)",
 			zap.String("to", MaskTail(m.To)), zap.String("channel", m.Channel),

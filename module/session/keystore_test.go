@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestLoadOrCreate_MissingValue_CreatedAndStored(t *testing.T) {
@@ -195,7 +196,7 @@ func TestRotateKeyRing_OldTokensValidUntilSecondRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := RotateKeyRing(ctx, st, AlgES256); err != nil {
+	if err := RotateKeyRing(ctx, st, AlgES256, t0, 0); err != nil {
 		t.Fatal(err)
 	}
 	ring2, err := LoadKeyRing(ctx, st, AlgES256)
@@ -209,7 +210,7 @@ func TestRotateKeyRing_OldTokensValidUntilSecondRotation(t *testing.T) {
 		t.Fatal("token of the previous key refused:", err)
 	}
 
-	if err := RotateKeyRing(ctx, st, AlgES256); err != nil {
+	if err := RotateKeyRing(ctx, st, AlgES256, t0, 0); err != nil {
 		t.Fatal(err)
 	}
 	ring3, err := LoadKeyRing(ctx, st, AlgES256)
@@ -227,7 +228,7 @@ func TestRotateKeyRing_SwitchesAlgorithm(t *testing.T) {
 	if _, err := LoadKeyRing(ctx, st, AlgES256); err != nil {
 		t.Fatal(err)
 	}
-	if err := RotateKeyRing(ctx, st, AlgEdDSA); err != nil {
+	if err := RotateKeyRing(ctx, st, AlgEdDSA, t0, 0); err != nil {
 		t.Fatal(err)
 	}
 	ring, err := LoadKeyRing(ctx, st, AlgEdDSA)
@@ -236,5 +237,76 @@ func TestRotateKeyRing_SwitchesAlgorithm(t *testing.T) {
 	}
 	if ring.Current.Alg != AlgEdDSA || ring.Previous.Alg != AlgES256 {
 		t.Fatalf("ring = %v / %v", ring.Current, ring.Previous)
+	}
+}
+
+// Reading the ring, as provisioning (and so `caddy validate`) does,
+// writes nothing, whether or not a key exists yet.
+func TestReadKeyRing_WritesNothing(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStorage()
+	if _, found, err := ReadKeyRing(ctx, st, AlgES256); err != nil || found {
+		t.Fatalf("empty storage: found %v, err %v", found, err)
+	}
+	if st.stores != 0 {
+		t.Fatalf("reading an empty storage stored %d values", st.stores)
+	}
+	want, err := LoadKeyRing(ctx, st, AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := st.stores
+	got, found, err := ReadKeyRing(ctx, st, AlgES256)
+	if err != nil || !found || got.Current.Kid != want.Current.Kid {
+		t.Fatalf("ring %v found %v err %v, want %v", got.Current, found, err, want.Current)
+	}
+	if st.stores != before {
+		t.Fatal("reading an existing ring stored something")
+	}
+}
+
+// Two instances that each generated a key before either stored it end up
+// with the first one stored.
+func TestCreateKeyRing_SecondCandidateLoses(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStorage()
+	a, _ := GenerateKey(AlgES256)
+	b, _ := GenerateKey(AlgES256)
+	ra, err := CreateKeyRing(ctx, st, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := CreateKeyRing(ctx, st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra.Current.Kid != a.Kid || rb.Current.Kid != a.Kid {
+		t.Fatalf("rings %s and %s, want both %s", ra.Current, rb.Current, a)
+	}
+}
+
+// A second rotation within the minimum interval would retire the key that
+// signed live tokens: refused, and nothing changes; after the interval,
+// or with the check off (--force), it goes ahead.
+func TestRotateKeyRing_SecondRotationWithinInterval_Refused(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStorage()
+	if err := RotateKeyRing(ctx, st, AlgES256, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ring1, _ := LoadKeyRing(ctx, st, AlgES256)
+	err := RotateKeyRing(ctx, st, AlgES256, t0.Add(59*time.Minute), time.Hour)
+	var recent *RotatedRecentlyError
+	if !errors.As(err, &recent) || !recent.Last.Equal(t0) || !recent.Next.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("second rotation within the hour: %v", err)
+	}
+	if ring, _ := LoadKeyRing(ctx, st, AlgES256); ring.Current.Kid != ring1.Current.Kid {
+		t.Fatal("a refused rotation changed the key")
+	}
+	if err := RotateKeyRing(ctx, st, AlgES256, t0.Add(time.Hour), time.Hour); err != nil {
+		t.Fatalf("rotation after the interval: %v", err)
+	}
+	if err := RotateKeyRing(ctx, st, AlgES256, t0.Add(time.Hour+time.Second), 0); err != nil {
+		t.Fatalf("forced rotation: %v", err)
 	}
 }

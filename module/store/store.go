@@ -52,9 +52,11 @@ type Store interface {
 	// pass, records the send and stores the new challenge (replacing any
 	// earlier one, which makes the old code invalid). Order of checks:
 	// opted out, then cooldown, then the per-phone limit, then (only when
-	// RequireUser) whether the user exists. An unknown user with RequireUser
-	// still consumes the phone limit and cooldown (so the answers of known
-	// and unknown phones cannot be told apart) but no challenge is stored.
+	// RequireUser) whether the user exists, then whether it is banned, then
+	// whether the person is locked out (see Lockout). An unknown, banned or
+	// locked-out person still consumes the phone limit and cooldown (so the
+	// answers of known and unknown phones cannot be told apart) but no
+	// challenge is stored. With Unlimited the cooldown and limit are skipped.
 	// For Resend, the stored challenge's Channel, CreateUser and Metadata are
 	// kept (Channel only when req.Challenge.Channel is empty); when there is no
 	// stored challenge the result is SendNoChallenge and nothing is recorded
@@ -67,21 +69,29 @@ type Store interface {
 	AbortSend(ctx context.Context, user UserKey, challengeID string) error
 
 	// Challenge returns the pending challenge (found=false when there is none)
-	// and the person's count of consecutive failed verifies across
-	// challenges. An expired challenge may still be returned; the caller
-	// checks ExpiresAt.
+	// and the person's count of consecutive failed verifies since the last
+	// lock. An expired challenge may still be returned; the caller checks
+	// ExpiresAt. It is a read: a code is never judged against it (see
+	// Attempt).
 	Challenge(ctx context.Context, user UserKey) (c Challenge, found bool, failures int, err error)
 
-	// Fail records one wrong code against the challenge with challengeID:
-	// its Attempts grows by one and it is deleted when Attempts reaches
-	// maxAttempts; the person's consecutive failure count grows by one (kept
-	// for failureTTL since the last failure). A challenge that is no longer
-	// the current one is left alone but the failure still counts.
-	Fail(ctx context.Context, user UserKey, challengeID string, maxAttempts int, failureTTL time.Duration, now time.Time) (FailResult, error)
+	// Attempt records one verify attempt before its code is compared, and
+	// returns the challenge to compare it with: the challenge's Attempts
+	// and the person's consecutive failure count grow by one, as if the
+	// code were wrong (Consume takes the failure back when it is right).
+	// So no code is ever judged unless its failure is counted: a store that
+	// cannot record it answers an error, for a right code as for a wrong one.
+	// Nothing is recorded when the person is locked out (AttemptLocked),
+	// there is no live challenge (AttemptNoChallenge: none, past its keep,
+	// or its MaxAttempts used up) or it has expired (AttemptExpired). A
+	// used-up challenge stays until replaced or gone, so that the right
+	// code of its last attempt can still be consumed. The failure that brings the count to Lockout.After
+	// locks the person out (see Lockout) and starts the count again.
+	Attempt(ctx context.Context, req AttemptRequest) (AttemptResult, error)
 
 	// Consume atomically takes the challenge with ChallengeID (only one of
 	// any number of concurrent callers gets ConsumeOK), resets the failure
-	// count, finds or creates the user (created only when the challenge had
+	// count and lifts any lock, finds or creates the user (created only when the challenge had
 	// CreateUser; with the challenge's Metadata), marks the phone confirmed,
 	// sets LastSignInAt, and creates the session with its first refresh
 	// token.
@@ -109,6 +119,13 @@ type Store interface {
 	// but sessionID. It also announces the revocations on the feed.
 	Revoke(ctx context.Context, user UserKey, scope RevokeScope, sessionID string, now time.Time) ([]string, error)
 
+	// Reannounce announces again every session of the person that was
+	// revoked within AnnounceRetention before now and has not expired, and
+	// returns their IDs (sorted). Announcements are idempotent: this
+	// repairs a revocation whose own announcement was lost (a Revoke whose
+	// reply never arrived).
+	Reannounce(ctx context.Context, user UserKey, now time.Time) ([]string, error)
+
 	// Announce publishes revoked session IDs on the feed (Revoke does this
 	// itself; Rotate's reuse revocation needs the caller to announce).
 	// Announcements are kept for retain so that a subscriber that reconnects
@@ -116,10 +133,10 @@ type Store interface {
 	Announce(ctx context.Context, sessionIDs []string, now time.Time) error
 
 	// Subscribe feeds revocations to h until ctx is done. On every
-	// (re)connection it first subscribes, then replays announcements since
-	// (now - retain), then calls h.Healthy(true). When the connection is lost
-	// it calls h.Healthy(false) before trying again. It returns when ctx is
-	// done.
+	// (re)connection it first subscribes, then reports the store's epoch
+	// (h.Epoch), then replays announcements since (now - retain), then
+	// calls h.Healthy(true). When the connection is lost it calls
+	// h.Healthy(false) before trying again. It returns when ctx is done.
 	Subscribe(ctx context.Context, retain time.Duration, h FeedHandler)
 
 	// SetOptOut records (out=true) or clears a STOP from the phone's owner.
@@ -183,6 +200,12 @@ type Store interface {
 type FeedHandler interface {
 	Revoked(sessionIDs []string)
 	Healthy(ok bool)
+	// Epoch reports when the store's data began (wall clock). A store
+	// that loses its data (a Redis restarted without persistence, a
+	// flush) begins a new epoch: what it held before, revocations and
+	// their log included, may be gone, so everything learnt from it
+	// before must be checked again.
+	Epoch(began time.Time)
 }
 
 // Decision is the answer of a limit.
@@ -231,6 +254,9 @@ type SendRequest struct {
 	// ListedOK: a user whose Origin is OriginList counts as existing for
 	// RequireUser (its phone is still listed, or sign-up is open).
 	ListedOK bool
+	// Unlimited skips the cooldown and the per-phone limit, recording
+	// neither: for test phones, which send nothing.
+	Unlimited bool
 }
 
 // SendStatus is the outcome of BeginSend.
@@ -244,6 +270,7 @@ const (
 	SendCooldown
 	SendPhoneLimited
 	SendBanned // the user is banned: counted like an unknown user, no challenge stored
+	SendLocked // the person is locked out after failed verifies: counted like an unknown user, no challenge stored
 )
 
 func (s SendStatus) String() string {
@@ -262,6 +289,8 @@ func (s SendStatus) String() string {
 		return "phone_limited"
 	case SendBanned:
 		return "banned"
+	case SendLocked:
+		return "locked"
 	}
 	return "unknown"
 }
@@ -273,10 +302,64 @@ type SendResult struct {
 	Challenge  Challenge     // the stored challenge (for Resend: with the kept fields)
 }
 
-// FailResult is the output of Fail.
-type FailResult struct {
-	Destroyed bool // the challenge reached max attempts and is gone
-	Failures  int  // consecutive failures of this person after this one
+// Lockout locks a person out of verifying (and out of sends, which are
+// suppressed) after After consecutive failed verifies: the first lock
+// lasts Base, each further one twice the one before, at most Max. The
+// failure count is forgotten Memory after the last failure, and the
+// number of locks so far Memory after the later of the last failure and
+// the end of the last lock; a right code forgets both.
+type Lockout struct {
+	After  int
+	Base   time.Duration
+	Max    time.Duration
+	Memory time.Duration
+}
+
+// AttemptRequest is the input of Attempt.
+type AttemptRequest struct {
+	User        UserKey
+	Now         time.Time
+	MaxAttempts int // comparisons per challenge
+	Lockout     Lockout
+}
+
+// AttemptStatus is the outcome of Attempt.
+type AttemptStatus int
+
+const (
+	AttemptOK          AttemptStatus = iota // recorded: compare the code with Challenge
+	AttemptNoChallenge                      // nothing to compare with; nothing recorded
+	AttemptExpired                          // the code has expired; nothing recorded
+	AttemptLocked                           // the person is locked out; nothing recorded
+)
+
+func (s AttemptStatus) String() string {
+	switch s {
+	case AttemptOK:
+		return "ok"
+	case AttemptNoChallenge:
+		return "no_challenge"
+	case AttemptExpired:
+		return "expired"
+	case AttemptLocked:
+		return "locked"
+	}
+	return "unknown"
+}
+
+// AttemptResult is the output of Attempt.
+type AttemptResult struct {
+	Status AttemptStatus
+	// Challenge, for AttemptOK: Attempts counts this attempt, HasUser is
+	// filled in.
+	Challenge Challenge
+	// Failures, for AttemptOK: consecutive failures counting this attempt
+	// (Lockout.After when this attempt started a lock).
+	Failures int
+	// Locked: for AttemptLocked, how long the lock still lasts; for
+	// AttemptOK, the lock this attempt started (0 for none), which a right
+	// code's Consume lifts.
+	Locked time.Duration
 }
 
 // ConsumeRequest is the input of Consume.
@@ -464,15 +547,22 @@ func (r SendRequest) Check() error {
 	return CheckLimit(r.PhoneLimit.Window)
 }
 
-// CheckFail refuses the arguments of Fail that would keep a failure count forever.
-func CheckFail(user UserKey, maxAttempts int, failureTTL time.Duration) error {
+// Check refuses an AttemptRequest that would keep a failure count or a
+// lock forever, or never lock.
+func (r AttemptRequest) Check() error {
 	switch {
-	case user == "":
+	case r.User == "":
 		return invalid("empty user key")
-	case maxAttempts < 1:
+	case r.Now.IsZero():
+		return invalid("zero now")
+	case r.MaxAttempts < 1:
 		return invalid("max attempts under 1")
-	case failureTTL < time.Millisecond:
-		return invalid("failure ttl under 1ms")
+	case r.Lockout.After < 1:
+		return invalid("lockout after under 1 failure")
+	case r.Lockout.Base < time.Millisecond || r.Lockout.Max < r.Lockout.Base:
+		return invalid("lockout base under 1ms or above max")
+	case r.Lockout.Memory < time.Millisecond:
+		return invalid("failure memory under 1ms")
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ type FakeMessage struct {
 	Location      json.RawMessage `json:"location"`
 	DLTEntityID   string          `json:"dlt_entity_id"`
 	DLTTemplateID string          `json:"dlt_template_id"`
+	DLTCategory   string          `json:"dlt_template_category"`
 
 	Raw       json.RawMessage `json:"-"` // the request body as sent
 	UserAgent string          `json:"-"`
@@ -79,9 +80,11 @@ type FakeParameter struct {
 	Text string `json:"text"`
 }
 
-// FakePlivo is an httptest server that speaks the part of Plivo's Message
-// API otpgate uses: POST /v1/Account/{auth_id}/Message/ with Basic auth and
-// a JSON body, answered like Plivo (202 with message_uuid, JSON errors).
+// FakePlivo is an httptest server that speaks the parts of Plivo's API
+// otpgate uses: POST /v1/Account/{auth_id}/Message/ and /Call/ with Basic
+// auth and a JSON body, answered like Plivo (202 with message_uuid, 201
+// with request_uuid, JSON errors). For a call it plays Plivo's part once
+// the phone picks up: Answer fetches the call's answer URL, signed.
 type FakePlivo struct {
 	AuthID    string
 	AuthToken string
@@ -94,6 +97,7 @@ type FakePlivo struct {
 	mode     PlivoMode
 	requests int
 	messages []FakeMessage
+	calls    []FakeCall
 }
 
 // NewFakePlivo starts a fake Plivo with random credentials. It is closed
@@ -195,13 +199,18 @@ func (f *FakePlivo) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	id, token, ok := r.BasicAuth()
-	wantPath := "/v1/Account/" + f.AuthID + "/Message/"
+	account := "/v1/Account/" + f.AuthID + "/"
 	if !ok || !plivoEqual(id, f.AuthID) || !plivoEqual(token, f.AuthToken) ||
-		(strings.HasPrefix(r.URL.Path, "/v1/Account/") && r.URL.Path != wantPath) {
+		(strings.HasPrefix(r.URL.Path, "/v1/Account/") && !strings.HasPrefix(r.URL.Path, account)) {
 		plivoError(w, http.StatusUnauthorized, "authentication failed")
 		return
 	}
-	if r.URL.Path != wantPath {
+	switch r.URL.Path {
+	case account + "Message/":
+	case account + "Call/":
+		f.serveCall(w, r, mode)
+		return
+	default:
 		plivoError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -233,6 +242,17 @@ func (f *FakePlivo) serve(w http.ResponseWriter, r *http.Request) {
 	f.messages = append(f.messages, m)
 	f.mu.Unlock()
 
+	if f.fail(w, r, mode) {
+		return
+	}
+	plivoWriteJSON(w, http.StatusAccepted, map[string]any{
+		"api_id": uuid.NewString(), "message": "message(s) queued",
+		"message_uuid": []string{uuid.NewString()},
+	})
+}
+
+// fail answers like a failing Plivo in mode and reports whether it did.
+func (f *FakePlivo) fail(w http.ResponseWriter, r *http.Request, mode PlivoMode) bool {
 	switch mode {
 	case Plivo500:
 		plivoError(w, http.StatusInternalServerError, "internal server error")
@@ -258,11 +278,9 @@ func (f *FakePlivo) serve(w http.ResponseWriter, r *http.Request) {
 		case <-f.done:
 		}
 	default:
-		plivoWriteJSON(w, http.StatusAccepted, map[string]any{
-			"api_id": uuid.NewString(), "message": "message(s) queued",
-			"message_uuid": []string{uuid.NewString()},
-		})
+		return false
 	}
+	return true
 }
 
 // plivoInvalid mirrors Plivo's own validation of the fields otpgate sends.

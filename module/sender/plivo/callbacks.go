@@ -26,17 +26,23 @@ type Status struct {
 	To          string // E.164, with '+'
 }
 
-// Callbacks receives Plivo's message status callbacks and inbound messages.
-// Every request must carry a valid X-Plivo-Signature-V3 over the public URL
-// and the POST form, and a nonce not seen before.
+// Callbacks receives Plivo's message status callbacks, inbound messages and
+// voice answer URL fetches. Every request must carry a valid
+// X-Plivo-Signature-V3 over the public URL and the POST form, and a nonce
+// not seen before.
 type Callbacks struct {
 	AuthToken string
 	// PublicURL ("https://auth.example.com") is the scheme and host Plivo
 	// calls, when a proxy in front changes them. Without it the request's
 	// own Host is used, https only when the connection is TLS.
 	PublicURL string
+	// Secret returns the server secret voice codes are sealed with (the
+	// Sender's Config.Secret); without it ServeVoice refuses every call.
+	Secret func() []byte
 	// Seen records a nonce and reports whether it was new. Required: keep
-	// nonces at least as long as Plivo may retry a callback (a day is ample).
+	// nonces at least as long as Plivo may retry a callback (a day is
+	// ample). Voice answer tokens are recorded through it too, prefixed
+	// "voice-answer:", so that each is used once.
 	Seen func(ctx context.Context, nonce string) (first bool, err error)
 	// Forget drops a nonce whose request failed, so Plivo's redelivery is
 	// accepted; optional.

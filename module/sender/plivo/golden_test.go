@@ -33,6 +33,10 @@ func TestGolden_RecordedMessageAPIPayloads(t *testing.T) {
 			sender.Message{To: "+14155550123", Channel: sender.SMS, Code: "482913", App: "Acme", TTL: 5 * time.Minute}},
 		{"whatsapp_request.json", func(c *Config) { c.WhatsAppTemplate = "otp_login"; c.WhatsAppLanguage = "en" },
 			sender.Message{To: "+14155550123", Channel: sender.WhatsApp, Code: "482913", App: "Acme", TTL: 5 * time.Minute}},
+		{"sms_dlt_request.json", func(c *Config) {
+			c.DLTEntityID, c.DLTTemplateID, c.DLTTemplateCategory = "1201159100000000001", "1207161500000000001", "service_implicit"
+		}, sender.Message{To: "+919812345678", Channel: sender.SMS, Code: "482913", App: "Acme", TTL: 5 * time.Minute,
+			Text: "482913 is your OTP to sign in to Acme. It is valid for 5 minutes. Do not share it with anyone."}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

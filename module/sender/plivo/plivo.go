@@ -1,6 +1,7 @@
 // Package plivo delivers one-time codes by SMS and WhatsApp through Plivo's
-// Message API (plivo-go v7) and receives Plivo's signed status and inbound
-// callbacks. It knows nothing of Caddy.
+// Message API and by voice call through its Call API (plivo-go v7), and
+// receives Plivo's signed status, inbound and voice answer callbacks. It
+// knows nothing of Caddy.
 package plivo
 
 import (
@@ -59,9 +60,24 @@ type Config struct {
 	// enables the WhatsApp channel.
 	WhatsAppTemplate string
 	WhatsAppLanguage string
-	// Template is the SMS text with {app} and {code}; default
-	// sender.DefaultTemplate.
+	// Template is the SMS text with {app} and {code}, used when a message
+	// comes without a rendered Text; default sender.DefaultTemplate.
 	Template string
+	// DLTEntityID, DLTTemplateID and DLTTemplateCategory are India's DLT
+	// registration of the sender and of the approved template the text
+	// matches; when set they go with every SMS.
+	DLTEntityID         string
+	DLTTemplateID       string
+	DLTTemplateCategory string
+	// VoiceFrom, a number of the Plivo account in E.164, enables the voice
+	// channel: Plivo calls the phone from it and fetches what to say from
+	// the answer URL {api}/plivo/voice (see Callbacks.ServeVoice).
+	VoiceFrom string
+	// Secret returns the server secret the code is sealed with in the
+	// answer URL (read at each call: the app may adopt another instance's
+	// secret at start); required with VoiceFrom, the same as the
+	// Callbacks'.
+	Secret func() []byte
 	// Observe, when set, is called after every call to Plivo with the
 	// channel, the provider latency and the outcome (nil on success).
 	Observe func(channel string, d time.Duration, err error)
@@ -115,6 +131,20 @@ func New(c Config, logger *zap.Logger) (*Sender, error) {
 		return nil, errors.New("plivo: whatsapp_template needs a template name and a language")
 	case c.WhatsAppTemplate != "" && c.From == "":
 		return nil, errors.New("plivo: whatsapp_template requires from (the WhatsApp Business number); a powerpack cannot send WhatsApp")
+	case (c.DLTEntityID == "") != (c.DLTTemplateID == ""):
+		return nil, errors.New("plivo: dlt_entity_id and dlt_template_id go together; set both")
+	case c.DLTTemplateCategory != "" && !DLTCategories[c.DLTTemplateCategory]:
+		return nil, errors.New("plivo: dlt_template_category must be transactional, service_implicit, service_explicit or promotional")
+	case c.DLTTemplateCategory != "" && c.DLTTemplateID == "":
+		return nil, errors.New("plivo: dlt_template_category needs dlt_entity_id and dlt_template_id")
+	}
+	if c.VoiceFrom != "" {
+		if _, ok := plivoNumber(c.VoiceFrom); !ok {
+			return nil, errors.New("plivo: voice_from must be an E.164 number such as +14155550100")
+		}
+		if c.Secret == nil {
+			return nil, errors.New("plivo: voice_from needs the server secret to seal codes into the answer URL")
+		}
 	}
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
@@ -138,6 +168,11 @@ func New(c Config, logger *zap.Logger) (*Sender, error) {
 	return &Sender{cfg: c, baseURL: base, transport: tr, logger: logger}, nil
 }
 
+// DLTCategories are the template categories India's DLT registers.
+var DLTCategories = map[string]bool{
+	"transactional": true, "service_implicit": true, "service_explicit": true, "promotional": true,
+}
+
 func parseAPIURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	switch {
@@ -159,13 +194,16 @@ func (s *Sender) Close() error {
 	return nil
 }
 
-// Supports reports SMS always and WhatsApp when a template is configured.
+// Supports reports SMS always, WhatsApp when a template is configured and
+// voice when voice_from is.
 func (s *Sender) Supports(channel string) bool {
 	switch channel {
 	case sender.SMS:
 		return true
 	case sender.WhatsApp:
 		return s.cfg.WhatsAppTemplate != ""
+	case sender.Voice:
+		return s.cfg.VoiceFrom != ""
 	}
 	return false
 }
@@ -185,6 +223,9 @@ func (s *Sender) Send(ctx context.Context, m sender.Message) (sender.Result, err
 	dst, ok := plivoNumber(m.To)
 	if !ok {
 		return sender.Result{}, errors.New("plivo send: destination is not an E.164 number")
+	}
+	if channel == sender.Voice {
+		return s.call(ctx, dst, m)
 	}
 	params := s.params(channel, dst, m)
 	if channel == sender.SMS {
@@ -237,14 +278,37 @@ func (s *Sender) params(channel, dst string, m sender.Message) plivogo.MessageCr
 		return p
 	}
 	p.Type = plivogo.SMS
-	p.Text = sender.Render(s.cfg.Template, m)
+	p.Text = m.Text
+	if p.Text == "" {
+		p.Text = sender.Render(s.cfg.Template, m)
+	}
 	p.MessageExpiry = expirySeconds(m.TTL)
+	p.DLTEntityID = s.cfg.DLTEntityID
+	p.DLTTemplateID = s.cfg.DLTTemplateID
+	p.DLTTemplateCategory = s.cfg.DLTTemplateCategory
 	return p
 }
 
 // create sends p with plivo-go, bounded by the timeout and ctx. secrets are
 // removed from any provider text put in the error.
 func (s *Sender) create(ctx context.Context, p plivogo.MessageCreateParams, secrets []string) (string, error) {
+	return s.do(ctx, "plivo send", "message_uuid", secrets, func(c *plivogo.Client) (string, string, error) {
+		resp, err := c.Messages.Create(p)
+		if err != nil || resp == nil {
+			return "", "", err
+		}
+		id := ""
+		if len(resp.MessageUUID) > 0 {
+			id = resp.MessageUUID[0]
+		}
+		return id, resp.Error, nil
+	})
+}
+
+// do runs one plivo-go request, bounded by the timeout and ctx, and
+// returns the id the answer names (idField in errors). op prefixes errors.
+func (s *Sender) do(ctx context.Context, op, idField string, secrets []string,
+	request func(*plivogo.Client) (id, providerErr string, err error)) (string, error) {
 	callCtx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 
@@ -253,7 +317,7 @@ func (s *Sender) create(ctx context.Context, p plivogo.MessageCreateParams, secr
 	// RoundTripper over the shared transport. The plivo-go client is cheap
 	// and per call, which also keeps BaseUrl per Sender (it is a client
 	// field, not a package variable).
-	rt := &callTransport{ctx: callCtx, base: s.transport}
+	rt := &callTransport{ctx: callCtx, base: s.transport, target: s.baseURL}
 	defer rt.close()
 	client, err := plivogo.NewClient(s.cfg.AuthID, s.cfg.AuthToken, &plivogo.ClientOptions{
 		HttpClient: &http.Client{
@@ -262,64 +326,69 @@ func (s *Sender) create(ctx context.Context, p plivogo.MessageCreateParams, secr
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("plivo send: %w", err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	client.BaseUrl = s.baseURL // read only: plivo-go copies it per request
 
-	resp, err := client.Messages.Create(p)
+	id, providerErr, err := request(client)
 	status := rt.status()
 	switch {
 	case err != nil:
-		return "", s.classify(ctx, callCtx, err, status, secrets)
+		return "", s.classify(op, ctx, callCtx, err, status, secrets)
 	case status < 200 || status > 299:
-		// plivo-go reports no error for a failure status with an empty body.
-		return "", fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: "empty body"})
-	case resp == nil || len(resp.MessageUUID) == 0 || resp.MessageUUID[0] == "":
-		msg := "no message_uuid in the answer"
-		if resp != nil && resp.Error != "" {
-			msg += ": " + redact(resp.Error, secrets)
+		// plivo-go reports no error for a failure status with an empty
+		// body, nor after its retries of a voice request that failed.
+		return "", fmt.Errorf("%s: %w", op, &StatusError{Status: status, Msg: "no usable answer"})
+	case id == "":
+		msg := "no " + idField + " in the answer"
+		if providerErr != "" {
+			msg += ": " + redact(providerErr, secrets)
 		}
-		return "", fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: msg})
+		return "", fmt.Errorf("%s: %w", op, &StatusError{Status: status, Msg: msg})
 	}
-	return resp.MessageUUID[0], nil
+	return id, nil
 }
 
-func (s *Sender) classify(parent, call context.Context, err error, status int, secrets []string) error {
+func (s *Sender) classify(op string, parent, call context.Context, err error, status int, secrets []string) error {
 	if perr := parent.Err(); perr != nil {
 		if errors.Is(perr, context.DeadlineExceeded) {
-			return fmt.Errorf("plivo send: request deadline: %w", sender.ErrTimeout)
+			return fmt.Errorf("%s: request deadline: %w", op, sender.ErrTimeout)
 		}
-		return fmt.Errorf("plivo send: %w", perr)
+		return fmt.Errorf("%s: %w", op, perr)
 	}
 	if errors.Is(call.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("plivo send: no answer within %s: %w", s.cfg.Timeout, sender.ErrTimeout)
+		return fmt.Errorf("%s: no answer within %s: %w", op, s.cfg.Timeout, sender.ErrTimeout)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		// url.Error's text holds the request URL (and the auth id): keep
 		// only the cause.
 		if ue.Timeout() {
-			return fmt.Errorf("plivo send: %w", sender.ErrTimeout)
+			return fmt.Errorf("%s: %w", op, sender.ErrTimeout)
 		}
-		return fmt.Errorf("plivo send: %w", ue.Err)
+		return fmt.Errorf("%s: %w", op, ue.Err)
 	}
 	switch {
 	case status == 0:
-		return fmt.Errorf("plivo send: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	case status >= 200 && status <= 299:
 		// A JSON decoding error: its text is not needed and may quote
 		// the body.
-		return fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: "unreadable answer"})
+		return fmt.Errorf("%s: %w", op, &StatusError{Status: status, Msg: "unreadable answer"})
 	}
 	// plivo-go turns a failure status with a body into errors.New(body).
-	return fmt.Errorf("plivo send: %w", &StatusError{Status: status, Msg: providerText(err.Error(), secrets)})
+	return fmt.Errorf("%s: %w", op, &StatusError{Status: status, Msg: providerText(err.Error(), secrets)})
 }
 
-// callTransport gives every request of one call the call's context, and
-// remembers the status and body of the last answer.
+// callTransport gives every request of one call the call's context, sends
+// it to the configured API host, and remembers the status and body of the
+// last answer.
 type callTransport struct {
 	ctx  context.Context
 	base http.RoundTripper
+	// target is api_url: plivo-go sends voice requests to api.plivo.com
+	// whatever its BaseUrl, so the host is set here for all of them.
+	target *url.URL
 
 	mu   sync.Mutex
 	code int
@@ -327,7 +396,13 @@ type callTransport struct {
 }
 
 func (t *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(r.WithContext(t.ctx))
+	r = r.WithContext(t.ctx)
+	if t.target != nil && (r.URL.Host != t.target.Host || r.URL.Scheme != t.target.Scheme) {
+		u := *r.URL
+		u.Scheme, u.Host = t.target.Scheme, t.target.Host
+		r.URL, r.Host = &u, t.target.Host
+	}
+	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,9 @@ type Store struct {
 	// of the Redis store's index, so that ListUsers pages alike.
 	index []string
 	byID  map[string]store.UserKey
+
+	// began is the store's epoch: its data lives as long as the process.
+	began time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -58,6 +61,7 @@ func New() *Store {
 		feed:   make(map[string]time.Time),
 		subs:   make(map[*subscriber]struct{}),
 		byID:   make(map[string]store.UserKey),
+		began:  time.Now(),
 	}
 }
 
@@ -97,9 +101,11 @@ type cooldownRec struct {
 }
 
 type failureRec struct {
-	n    int
-	last time.Time
-	wall time.Time
+	n     int       // failures since the last lock
+	last  time.Time // last failure
+	locks int       // locks so far
+	until time.Time // end of the current (or last) lock
+	wall  time.Time
 }
 
 type sessionRec struct {
@@ -341,26 +347,31 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 	if p.optedOut {
 		return store.SendResult{Status: store.SendOptedOut}, nil
 	}
-	if p.cooldown != nil && now.Before(p.cooldown.until) {
-		return store.SendResult{Status: store.SendCooldown, RetryAfter: p.cooldown.until.Sub(now)}, nil
-	}
-	if p.sends == nil {
-		p.sends = &eventLog{}
-	}
-	ok, _, retry := p.sends.admit(req.PhoneLimit.N, req.PhoneLimit.Window, now)
-	if !ok {
-		return store.SendResult{Status: store.SendPhoneLimited, RetryAfter: retry}, nil
-	}
+	if !req.Unlimited {
+		if p.cooldown != nil && now.Before(p.cooldown.until) {
+			return store.SendResult{Status: store.SendCooldown, RetryAfter: p.cooldown.until.Sub(now)}, nil
+		}
+		if p.sends == nil {
+			p.sends = &eventLog{}
+		}
+		ok, _, retry := p.sends.admit(req.PhoneLimit.N, req.PhoneLimit.Window, now)
+		if !ok {
+			return store.SendResult{Status: store.SendPhoneLimited, RetryAfter: retry}, nil
+		}
 
-	p.sends.record(req.Challenge.ID, now, req.PhoneLimit.Window, wall)
-	if req.Cooldown > 0 {
-		p.cooldown = &cooldownRec{until: now.Add(req.Cooldown), sendID: req.Challenge.ID, wall: wall.Add(req.Cooldown)}
+		p.sends.record(req.Challenge.ID, now, req.PhoneLimit.Window, wall)
+		if req.Cooldown > 0 {
+			p.cooldown = &cooldownRec{until: now.Add(req.Cooldown), sendID: req.Challenge.ID, wall: wall.Add(req.Cooldown)}
+		}
 	}
 	if req.RequireUser && !p.known(req.ListedOK) {
 		return store.SendResult{Status: store.SendUnknownUser}, nil
 	}
 	if p.user != nil && p.user.Banned(now) {
 		return store.SendResult{Status: store.SendBanned}, nil
+	}
+	if p.failures != nil && now.Before(p.failures.until) {
+		return store.SendResult{Status: store.SendLocked}, nil
 	}
 
 	c := cloneChallenge(req.Challenge)
@@ -439,34 +450,79 @@ func (p *person) current(id string, now time.Time) *challengeRec {
 	return c
 }
 
-// Fail implements store.Store.
-func (s *Store) Fail(ctx context.Context, user store.UserKey, challengeID string, maxAttempts int, failureTTL time.Duration, now time.Time) (store.FailResult, error) {
-	if err := store.CheckFail(user, maxAttempts, failureTTL); err != nil {
-		return store.FailResult{}, err
+// Attempt implements store.Store.
+func (s *Store) Attempt(ctx context.Context, req store.AttemptRequest) (store.AttemptResult, error) {
+	if err := req.Check(); err != nil {
+		return store.AttemptResult{}, err
 	}
-	now = ms(now)
+	now := ms(req.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wall := s.write()
-	p := s.person(user, wall, true)
-
-	n := 0
-	if f := p.failures; f != nil && now.Sub(f.last) < failureTTL {
-		n = f.n
+	p := s.person(req.User, wall, false)
+	if p == nil {
+		return store.AttemptResult{Status: store.AttemptNoChallenge}, nil
 	}
-	n++
-	p.failures = &failureRec{n: n, last: now, wall: wall.Add(failureTTL)}
 
-	var res store.FailResult
-	res.Failures = n
-	if c := p.current(challengeID, now); c != nil {
-		c.c.Attempts++
-		if c.c.Attempts >= maxAttempts {
-			p.challenge = nil
-			res.Destroyed = true
-		}
+	var f failureRec
+	if p.failures != nil {
+		f = *p.failures
 	}
+	if now.Before(f.until) {
+		return store.AttemptResult{Status: store.AttemptLocked, Locked: f.until.Sub(now)}, nil
+	}
+	memory := req.Lockout.Memory
+	if now.Sub(f.last) >= memory {
+		f.n = 0
+	}
+	if now.Sub(later(f.last, f.until)) >= memory {
+		f.locks = 0
+	}
+
+	c := p.challenge
+	switch {
+	case c == nil || !now.Before(c.keepUntil):
+		return store.AttemptResult{Status: store.AttemptNoChallenge}, nil
+	case !now.Before(c.c.ExpiresAt):
+		return store.AttemptResult{Status: store.AttemptExpired}, nil
+	case c.c.Attempts >= req.MaxAttempts:
+		return store.AttemptResult{Status: store.AttemptNoChallenge}, nil
+	}
+	c.c.Attempts++
+	f.n++
+	res := store.AttemptResult{Status: store.AttemptOK, Failures: f.n}
+	if f.n >= req.Lockout.After {
+		res.Locked = lockFor(req.Lockout, f.locks)
+		f.locks++
+		f.n = 0
+		f.until = now.Add(res.Locked)
+	}
+	f.last = now
+	f.wall = wall.Add(max(f.until.Sub(now), 0) + memory)
+	p.failures = &f
+	res.Challenge = cloneChallenge(c.c)
+	res.Challenge.HasUser = p.user != nil
 	return res, nil
+}
+
+// lockFor is the length of a person's next lock after locks earlier ones:
+// Base doubled for each, at most Max.
+func lockFor(l store.Lockout, locks int) time.Duration {
+	d := l.Base
+	for range locks {
+		if d >= l.Max/2 {
+			return l.Max
+		}
+		d *= 2
+	}
+	return min(d, l.Max)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Consume implements store.Store.
@@ -641,6 +697,28 @@ func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.Revo
 	return revoked, nil
 }
 
+// Reannounce implements store.Store.
+func (s *Store) Reannounce(ctx context.Context, user store.UserKey, now time.Time) ([]string, error) {
+	now = ms(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wall := s.write()
+	p := s.person(user, wall, false)
+	if p == nil {
+		return nil, nil
+	}
+	since := now.Add(-store.AnnounceRetention)
+	var ids []string
+	for id, r := range p.sessions {
+		if !r.s.RevokedAt.IsZero() && !r.s.RevokedAt.Before(since) && now.Before(r.s.ExpiresAt) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	s.announce(ids, now)
+	return ids, nil
+}
+
 // Announce implements store.Store.
 func (s *Store) Announce(ctx context.Context, sessionIDs []string, now time.Time) error {
 	s.mu.Lock()
@@ -710,6 +788,7 @@ func (s *Store) Subscribe(ctx context.Context, retain time.Duration, h store.Fee
 		s.mu.Unlock()
 	}()
 
+	h.Epoch(s.began)
 	if len(replay) > 0 {
 		h.Revoked(replay)
 	}

@@ -59,13 +59,19 @@ func TestFirstSeen_AfterTTL_TrueAgain(t *testing.T) {
 	}
 }
 
-// Challenge takes no `now`: a lockout from failures must still end, by the
-// wall clock, the way a Redis key TTL ends it.
+// Challenge takes no `now`: a failure count must still end, by the wall
+// clock, the way a Redis key TTL ends it.
 func TestChallenge_FailuresLapseByWallClock(t *testing.T) {
 	s, w := newWithWall()
 	ctx := t.Context()
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := s.Fail(ctx, "u", "c", 5, time.Hour, now); err != nil {
+	send := store.SendRequest{User: "u", Now: now, Keep: 10 * time.Minute, PhoneLimit: store.Limit{N: 3, Window: 5 * time.Minute},
+		Challenge: store.Challenge{ID: "c", Phone: "+12015550123", ExpiresAt: now.Add(5 * time.Minute)}}
+	if _, err := s.BeginSend(ctx, send); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Attempt(ctx, store.AttemptRequest{User: "u", Now: now, MaxAttempts: 5,
+		Lockout: store.Lockout{After: 100, Base: time.Minute, Max: time.Hour, Memory: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, f, _ := s.Challenge(ctx, "u"); f != 1 {

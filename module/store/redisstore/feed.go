@@ -70,8 +70,8 @@ func (s *Store) Subscribe(ctx context.Context, retain time.Duration, h store.Fee
 }
 
 // follow runs one connection of the feed until it fails or ctx is done;
-// connected is called once the subscription is confirmed and the replay
-// delivered. Subscribing before reading the log means an announcement made
+// connected is called once the subscription is confirmed, the epoch
+// reported and the replay delivered. Subscribing before reading the log means an announcement made
 // in between arrives at least once (maybe twice, which is harmless).
 func (s *Store) follow(ctx context.Context, retain time.Duration, h store.FeedHandler, connected func()) error {
 	ps := s.client.Subscribe(ctx)
@@ -87,6 +87,15 @@ func (s *Store) follow(ctx context.Context, retain time.Duration, h store.FeedHa
 	if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
 		return fmt.Errorf("pub/sub: unexpected %T while subscribing", msg)
 	}
+
+	// The epoch is read (or, in a Redis that lost it, written) on every
+	// connection: a Redis that comes back empty is noticed before anything
+	// is trusted again.
+	began, err := epochScript.Run(ctx, s.client, []string{epochKey}, time.Now().UnixMilli()).Int64()
+	if err != nil {
+		return err
+	}
+	h.Epoch(time.UnixMilli(began))
 
 	since := time.Now().Add(-retain).UnixMilli()
 	ids, err := s.client.ZRangeByScore(ctx, revLogKey, &redis.ZRangeBy{

@@ -3,10 +3,10 @@
 //
 // Every method that changes state is one Lua script (in lua/, each with its
 // keys, arguments and reply in a header comment), so each is atomic and costs
-// one round trip. Revoke adds a second for the announcement, because the
-// revocation log lives in another hash slot; for the same reason the user
-// index costs extra commands, but only when a user is created, repaired or
-// deleted, and in the administrator's reads.
+// one round trip. Revoke and Reannounce add a second for the announcement,
+// because the revocation log lives in another hash slot; for the same
+// reason the user index costs extra commands, but only when a user is
+// created, repaired or deleted, and in the administrator's reads.
 //
 // Key layout (cluster-safe: one person's keys share the hash tag of the
 // pseudonymous UserKey; no phone number ever appears in a key):
@@ -14,7 +14,7 @@
 //	otpgate:{<user>}:ch          challenge (hash), TTL keep
 //	otpgate:{<user>}:sends       phone send log (sorted set), TTL limit window
 //	otpgate:{<user>}:cool        cooldown (hash), TTL cooldown
-//	otpgate:{<user>}:fail        consecutive failures (hash), TTL failure ttl
+//	otpgate:{<user>}:fail        consecutive failures and locks (hash), TTL lock + failure memory
 //	otpgate:{<user>}:optout      opt-out marker, no TTL (ended by START)
 //	otpgate:{<user>}:user        user (hash), no TTL (users are permanent)
 //	otpgate:{<user>}:sessions    session index (sorted set), TTL last session expiry
@@ -25,6 +25,7 @@
 //	otpgate:{lim:<key>}          Hit limit log (sorted set), TTL window
 //	otpgate:{seen:<key>}         FirstSeen marker, TTL ttl
 //	otpgate:{rev}:log            revocation log (sorted set), TTL store.AnnounceRetention
+//	otpgate:{rev}:epoch          when the data began (ms), no TTL: missing after a data loss
 //	otpgate:rev                  revocation pub/sub channel
 //
 // Decisions use the `now` the caller passes (sent as milliseconds), never
@@ -54,6 +55,7 @@ import (
 
 const (
 	revLogKey  = "otpgate:{rev}:log"
+	epochKey   = "otpgate:{rev}:epoch"
 	revChannel = "otpgate:rev"
 	indexKey   = "otpgate:{users}:index"
 )
@@ -78,9 +80,9 @@ var (
 	challengeSrc    string
 	challengeScript = redis.NewScript(challengeSrc)
 
-	//go:embed lua/fail.lua
-	failSrc    string
-	failScript = redis.NewScript(failSrc)
+	//go:embed lua/attempt.lua
+	attemptSrc    string
+	attemptScript = redis.NewScript(attemptSrc)
 
 	//go:embed lua/consume.lua
 	consumeSrc    string
@@ -93,6 +95,14 @@ var (
 	//go:embed lua/revoke.lua
 	revokeSrc    string
 	revokeScript = redis.NewScript(revokeSrc)
+
+	//go:embed lua/revoked.lua
+	revokedSrc    string
+	revokedScript = redis.NewScript(revokedSrc)
+
+	//go:embed lua/epoch.lua
+	epochSrc    string
+	epochScript = redis.NewScript(epochSrc)
 
 	//go:embed lua/announce.lua
 	announceSrc    string
@@ -358,13 +368,14 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		userKey(req.User, "cool"),
 		userKey(req.User, "optout"),
 		userKey(req.User, "user"),
+		userKey(req.User, "fail"),
 	}
 	v, err := beginSendScript.Run(ctx, s.client, keys,
 		req.Now.UnixMilli(), req.PhoneLimit.N, req.PhoneLimit.Window.Milliseconds(),
 		req.Cooldown.Milliseconds(), flag(req.RequireUser), flag(req.Resend),
 		req.Keep.Milliseconds(), c.ID, c.CodeMAC, c.Phone, c.Channel,
 		flag(c.CreateUser), c.Metadata, millis(c.SentAt), millis(c.ExpiresAt),
-		flag(req.ListedOK), c.Origin,
+		flag(req.ListedOK), c.Origin, flag(req.Unlimited),
 	).Slice()
 	if err != nil {
 		return store.SendResult{}, unavailable("begin send", err)
@@ -406,6 +417,8 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		res.Status = store.SendPhoneLimited
 	case "banned":
 		res.Status = store.SendBanned
+	case "locked":
+		res.Status = store.SendLocked
 	default:
 		return store.SendResult{}, badReply("begin send", v[0])
 	}
@@ -456,24 +469,54 @@ func (s *Store) Challenge(ctx context.Context, user store.UserKey) (store.Challe
 	return c, true, int(failures), nil
 }
 
-// Fail implements store.Store.
-func (s *Store) Fail(ctx context.Context, user store.UserKey, challengeID string, maxAttempts int, failureTTL time.Duration, now time.Time) (store.FailResult, error) {
-	if err := store.CheckFail(user, maxAttempts, failureTTL); err != nil {
-		return store.FailResult{}, err
+// Attempt implements store.Store: one script, so a wrong code costs one
+// round trip.
+func (s *Store) Attempt(ctx context.Context, req store.AttemptRequest) (store.AttemptResult, error) {
+	if err := req.Check(); err != nil {
+		return store.AttemptResult{}, err
 	}
-	if err := checkUser(user); err != nil {
-		return store.FailResult{}, err
+	if err := checkUser(req.User); err != nil {
+		return store.AttemptResult{}, err
 	}
-	keys := []string{userKey(user, "ch"), userKey(user, "fail")}
-	v, err := failScript.Run(ctx, s.client, keys,
-		now.UnixMilli(), challengeID, maxAttempts, failureTTL.Milliseconds()).Int64Slice()
+	keys := []string{userKey(req.User, "ch"), userKey(req.User, "fail"), userKey(req.User, "user")}
+	l := req.Lockout
+	v, err := attemptScript.Run(ctx, s.client, keys, req.Now.UnixMilli(), req.MaxAttempts,
+		l.After, l.Base.Milliseconds(), l.Max.Milliseconds(), l.Memory.Milliseconds()).Slice()
 	if err != nil {
-		return store.FailResult{}, unavailable("fail", err)
+		return store.AttemptResult{}, unavailable("attempt", err)
 	}
-	if len(v) != 2 {
-		return store.FailResult{}, badReply("fail", v)
+	if len(v) == 0 {
+		return store.AttemptResult{}, badReply("attempt", v)
 	}
-	return store.FailResult{Destroyed: v[0] == 1, Failures: int(v[1])}, nil
+	status, _ := v[0].(string)
+	switch status {
+	case "none":
+		return store.AttemptResult{Status: store.AttemptNoChallenge}, nil
+	case "expired":
+		return store.AttemptResult{Status: store.AttemptExpired}, nil
+	case "locked":
+		left, ok := v[len(v)-1].(int64)
+		if len(v) != 2 || !ok {
+			return store.AttemptResult{}, badReply("attempt", v)
+		}
+		return store.AttemptResult{Status: store.AttemptLocked, Locked: time.Duration(left) * time.Millisecond}, nil
+	case "ok":
+		if len(v) != 5 {
+			return store.AttemptResult{}, badReply("attempt", v)
+		}
+		m, ok1 := fields(v[1])
+		failures, ok2 := v[2].(int64)
+		hasUser, ok3 := v[3].(int64)
+		lock, ok4 := v[4].(int64)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return store.AttemptResult{}, badReply("attempt", v)
+		}
+		c := challengeFrom(m)
+		c.HasUser = hasUser == 1
+		return store.AttemptResult{Status: store.AttemptOK, Challenge: c, Failures: int(failures),
+			Locked: time.Duration(lock) * time.Millisecond}, nil
+	}
+	return store.AttemptResult{}, badReply("attempt", v[0])
 }
 
 // Consume implements store.Store. A user that is not yet in the user index
@@ -701,6 +744,23 @@ func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.Revo
 	}
 	if len(ids) == 0 {
 		return nil, nil
+	}
+	if err := s.Announce(ctx, ids, now); err != nil {
+		return ids, err
+	}
+	return ids, nil
+}
+
+// Reannounce implements store.Store: a read of the person's sessions, then
+// Announce (the log is another hash slot).
+func (s *Store) Reannounce(ctx context.Context, user store.UserKey, now time.Time) ([]string, error) {
+	if err := checkUser(user); err != nil {
+		return nil, err
+	}
+	ids, err := revokedScript.Run(ctx, s.client, []string{userKey(user, "sessions")},
+		now.UnixMilli(), now.Add(-store.AnnounceRetention).UnixMilli(), userKey(user, "s:")).StringSlice()
+	if err != nil {
+		return nil, unavailable("reannounce", err)
 	}
 	if err := s.Announce(ctx, ids, now); err != nil {
 		return ids, err

@@ -62,6 +62,11 @@ func sendReq(u store.UserKey, id string, now time.Time) store.SendRequest {
 	}
 }
 
+func attemptReq(u store.UserKey, now time.Time) store.AttemptRequest {
+	return store.AttemptRequest{User: u, Now: now, MaxAttempts: 5,
+		Lockout: store.Lockout{After: 100, Base: 15 * time.Minute, Max: 24 * time.Hour, Memory: time.Hour}}
+}
+
 func consumeReq(u store.UserKey, challengeID, sessionID string, now time.Time) store.ConsumeRequest {
 	return store.ConsumeRequest{
 		User: u, ChallengeID: challengeID, Now: now, NewUserID: "user-" + sessionID,
@@ -82,7 +87,7 @@ func flow(t *testing.T, s store.Store, u store.UserKey, now time.Time) {
 		func() error { return s.AbortSend(ctx, u, "x") },
 		func() error { _, err := s.BeginSend(ctx, sendReq(u, "c1", now)); return err },
 		func() error { _, _, _, err := s.Challenge(ctx, u); return err },
-		func() error { _, err := s.Fail(ctx, u, "c1", 5, time.Hour, now); return err },
+		func() error { _, err := s.Attempt(ctx, attemptReq(u, now)); return err },
 		func() error { _, err := s.Consume(ctx, consumeReq(u, "c1", "s1", now)); return err },
 		func() error { _, _, err := s.User(ctx, u); return err },
 		func() error { _, _, err := s.Session(ctx, u, "s1"); return err },
@@ -142,7 +147,7 @@ func TestCommands_OnePerCall(t *testing.T) {
 	cost("AbortSend", 1, func() error { return s.AbortSend(ctx, bob, "x") })
 	cost("BeginSend", 1, func() error { _, err := s.BeginSend(ctx, sendReq(bob, "c1", now)); return err })
 	cost("Challenge", 1, func() error { _, _, _, err := s.Challenge(ctx, bob); return err })
-	cost("Fail", 1, func() error { _, err := s.Fail(ctx, bob, "c1", 5, time.Hour, now); return err })
+	cost("Attempt", 1, func() error { _, err := s.Attempt(ctx, attemptReq(bob, now)); return err })
 	cost("Consume (sign-in of an indexed user)", 1, func() error {
 		res, err := s.Consume(ctx, consumeReq(bob, "c1", "s1", now))
 		if err == nil && (res.Status != store.ConsumeOK || res.Created) {
@@ -237,7 +242,7 @@ func TestKeys_TaggedBoundedAndPhoneFree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		permanent := strings.HasSuffix(k, ":user") || strings.HasSuffix(k, ":optout") || k == "otpgate:{users}:index"
+		permanent := strings.HasSuffix(k, ":user") || strings.HasSuffix(k, ":optout") || k == "otpgate:{users}:index" || k == "otpgate:{rev}:epoch"
 		if permanent && ttl != -1 {
 			t.Errorf("key %q: TTL %v, want none (permanent)", k, ttl)
 		}
@@ -255,7 +260,7 @@ func everyCall(t *testing.T, s store.Store, now time.Time) map[string]error {
 	_, errs["BeginSend"] = s.BeginSend(ctx, sendReq(bob, "c1", now))
 	errs["AbortSend"] = s.AbortSend(ctx, bob, "c1")
 	_, _, _, errs["Challenge"] = s.Challenge(ctx, bob)
-	_, errs["Fail"] = s.Fail(ctx, bob, "c1", 5, time.Hour, now)
+	_, errs["Attempt"] = s.Attempt(ctx, attemptReq(bob, now))
 	_, errs["Consume"] = s.Consume(ctx, consumeReq(bob, "c1", "s1", now))
 	_, _, errs["User"] = s.User(ctx, bob)
 	_, _, errs["Session"] = s.Session(ctx, bob, "s1")

@@ -104,7 +104,8 @@ func TestReview2_ScriptsStayInOneSlot(t *testing.T) {
 	if _, _, _, err := s.Challenge(ctx, r2User); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Fail(ctx, r2User, "c1", 5, time.Hour, now); err != nil {
+	if _, err := s.Attempt(ctx, store.AttemptRequest{User: r2User, Now: now, MaxAttempts: 5,
+		Lockout: store.Lockout{After: 100, Base: time.Minute, Max: time.Hour, Memory: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Consume(ctx, store.ConsumeRequest{User: r2User, ChallengeID: "c1", Now: now, NewUserID: "u1",
@@ -224,6 +225,7 @@ type r2Feed struct {
 
 func (f *r2Feed) Revoked(ids []string) { f.mu.Lock(); f.n += len(ids); f.mu.Unlock() }
 func (f *r2Feed) Healthy(ok bool)      { f.healthy <- ok }
+func (f *r2Feed) Epoch(time.Time)      {}
 
 // A busy site: every logout and every refresh-reuse adds one entry to the
 // revocation log for 25h, and every (re)connecting subscriber reads the

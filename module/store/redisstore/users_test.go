@@ -228,7 +228,7 @@ func TestDeleteUser_LeavesOnlyOptOutAndSendLog(t *testing.T) {
 	if res, err := s.BeginSend(ctx, sendReq(alice, "pending", base.Add(10*time.Minute))); err != nil || res.Status != store.SendOK {
 		t.Fatalf("BeginSend: %v %v", res.Status, err)
 	}
-	if _, err := s.Fail(ctx, alice, "pending", 5, time.Hour, base.Add(10*time.Minute)); err != nil {
+	if _, err := s.Attempt(ctx, attemptReq(alice, base.Add(10*time.Minute))); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetOptOut(ctx, alice, true, base.Add(11*time.Minute)); err != nil {

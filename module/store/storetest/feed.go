@@ -16,8 +16,9 @@ const FeedTimeout = 10 * time.Second
 
 // FeedEvent is one call a store made on its FeedHandler.
 type FeedEvent struct {
-	Healthy *bool    // set for Healthy calls
-	Revoked []string // set for Revoked calls
+	Healthy *bool     // set for Healthy calls
+	Revoked []string  // set for Revoked calls
+	Epoch   time.Time // set for Epoch calls
 }
 
 // Feed is a FeedHandler that records what a Subscribe delivers, for tests.
@@ -52,6 +53,20 @@ func (f *Feed) Revoked(ids []string) { f.events <- FeedEvent{Revoked: slices.Clo
 
 // Healthy implements store.FeedHandler.
 func (f *Feed) Healthy(ok bool) { f.events <- FeedEvent{Healthy: &ok} }
+
+// Epoch implements store.FeedHandler.
+func (f *Feed) Epoch(began time.Time) { f.events <- FeedEvent{Epoch: began} }
+
+// Epochs lists the epochs reported in the events taken so far, in order.
+func (f *Feed) Epochs() []time.Time {
+	var out []time.Time
+	for _, e := range f.History {
+		if !e.Epoch.IsZero() {
+			out = append(out, e.Epoch)
+		}
+	}
+	return out
+}
 
 func (f *Feed) next(t testing.TB, what string) FeedEvent {
 	t.Helper()

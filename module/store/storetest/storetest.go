@@ -85,6 +85,8 @@ func init() {
 		{"BeginSend_OptedOut_RefusedStoresNothing", testBeginSendOptedOut},
 		{"BeginSend_UnknownUserRequireUser_CountsLimitStoresNothing", testBeginSendUnknownUser},
 		{"BeginSend_KnownUserRequireUser_OK", testBeginSendKnownUser},
+		{"BeginSend_LockedOut_CountsLimitStoresNothing", testBeginSendLocked},
+		{"BeginSend_Unlimited_NoCooldownNoLimit", testBeginSendUnlimited},
 		{"BeginSend_Invalid_RefusedNotUnavailable", testBeginSendInvalid},
 		{"SetOptOut_Clear_AllowsSendAgain", testOptOutClear},
 
@@ -102,22 +104,27 @@ func init() {
 		{"Challenge_Expired_StillReturned", testChallengeExpired},
 		{"Challenge_Failures_AcrossChallenges", testChallengeFailuresAcross},
 
-		{"Fail_CountsAttemptAndFailure", testFailCounts},
-		{"Fail_MaxAttempts_DestroysChallenge", testFailMaxAttempts},
-		{"Fail_StaleChallenge_CountsFailureOnly", testFailStale},
-		{"Fail_NoChallenge_CountsFailure", testFailNoChallenge},
-		{"Fail_AfterKeep_ChallengeNotCurrent", testFailAfterKeep},
-		{"Fail_Failures_ResetFailureTTLAfterLast", testFailFailureTTL},
+		{"Attempt_CountedBeforeCompare", testAttemptCountsBeforeCompare},
+		{"Attempt_HasUser", testAttemptHasUser},
+		{"Attempt_MaxAttempts_ThenNoChallenge", testAttemptMaxAttempts},
+		{"Attempt_NoChallenge_RecordsNothing", testAttemptNoChallenge},
+		{"Attempt_Expired_RecordsNothing", testAttemptExpired},
+		{"Attempt_AfterKeep_NoChallenge", testAttemptAfterKeep},
+		{"Attempt_NewChallenge_FreshAttemptsFailuresGoOn", testAttemptNewChallenge_FreshAttempts},
+		{"Attempt_Failures_ForgottenMemoryAfterLast", testAttemptFailureMemory},
+		{"Attempt_Lockout_DoublesUpToMax_NothingCountedWhileLocked", testAttemptLockout_GrowsToMax},
+		{"Attempt_Lockout_ForgottenAfterQuietMemory", testAttemptLockout_ForgottenAfterMemory},
+		{"Attempt_Invalid_RefusedNotUnavailable", testAttemptInvalid},
 
 		{"Consume_CreatesUserAndSession", testConsumeCreates},
 		{"Consume_FirstRefreshTokenActive", testConsumeFirstToken},
 		{"Consume_ResetsFailures", testConsumeResetsFailures},
+		{"Consume_LiftsLockStartedByItsAttempt", testConsumeLiftsLock},
 		{"Consume_ExistingUser_SignsInKeepsProfile", testConsumeExistingUser},
 		{"Consume_NoCreateUserNoUser_NoUserAndConsumed", testConsumeNoUser},
 		{"Consume_WrongID_Gone", testConsumeWrongID},
 		{"Consume_Expired_Gone", testConsumeExpired},
 		{"Consume_Twice_SecondGone", testConsumeTwice},
-		{"Consume_AfterDestroyed_Gone", testConsumeAfterDestroyed},
 		{"Consume_Concurrent_ExactlyOneWins", testConsumeConcurrent},
 
 		{"User_Unknown_NotFound", testUserUnknown},
@@ -140,12 +147,14 @@ func init() {
 		{"Revoke_Expired_NotReturned", testRevokeExpired},
 		{"Revoke_OtherPersonsSession_Untouched", testRevokeOtherPerson},
 		{"Revoke_AnnouncesOnFeed", testRevokeAnnounces},
+		{"Reannounce_RecentRevocationsAnnouncedAgain", testReannounce},
 
 		{"Subscribe_HealthyThenAnnouncementsDelivered", testSubscribeHealthy},
 		{"Subscribe_RevokeSeenBySecondSubscriber", testSubscribeSecond},
 		{"Subscribe_ReplaysRecent_BeforeHealthy", testSubscribeReplay},
 		{"Subscribe_OlderThanRetain_NotReplayed", testSubscribeNoOldReplay},
 		{"Subscribe_ReturnsWhenContextDone", testSubscribeReturns},
+		{"Subscribe_ReportsEpochBeforeHealthy", testSubscribeEpoch},
 
 		{"FirstSeen_SecondTimeFalse", testFirstSeen},
 		{"FirstSeen_KeysIndependent", testFirstSeenKeys},
@@ -242,13 +251,35 @@ func sameChallenge(t *testing.T, what string, got, want store.Challenge) {
 	}
 }
 
-func fail(t *testing.T, s store.Store, u store.UserKey, id string, maxAttempts int, now time.Time) store.FailResult {
+// lockout locks a person out after 10 failures, for 15 minutes, then 30,
+// then 60 at most.
+var lockout = store.Lockout{After: 10, Base: 15 * time.Minute, Max: time.Hour, Memory: failureTTL}
+
+func attemptReq(u store.UserKey, maxAttempts int, now time.Time) store.AttemptRequest {
+	return store.AttemptRequest{User: u, Now: now, MaxAttempts: maxAttempts, Lockout: lockout}
+}
+
+// attempt records one verify attempt, which counts as a failure until a
+// Consume takes it back.
+func attempt(t *testing.T, s store.Store, u store.UserKey, maxAttempts int, now time.Time) store.AttemptResult {
 	t.Helper()
-	res, err := s.Fail(t.Context(), u, id, maxAttempts, failureTTL, now)
+	return attemptWith(t, s, attemptReq(u, maxAttempts, now))
+}
+
+func attemptWith(t *testing.T, s store.Store, req store.AttemptRequest) store.AttemptResult {
+	t.Helper()
+	res, err := s.Attempt(t.Context(), req)
 	if err != nil {
-		t.Fatalf("Fail: %v", err)
+		t.Fatalf("Attempt: %v", err)
 	}
 	return res
+}
+
+func wantAttempt(t *testing.T, res store.AttemptResult, want store.AttemptStatus) {
+	t.Helper()
+	if res.Status != want {
+		t.Fatalf("Attempt status = %v, want %v (%+v)", res.Status, want, res)
+	}
 }
 
 func consumeReq(u store.UserKey, challengeID, sessionID string, now time.Time) store.ConsumeRequest {
@@ -654,7 +685,7 @@ func testResendChannelOverride(t *testing.T, s store.Store) {
 
 func testResendInvalidatesOld(t *testing.T, s store.Store) {
 	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	fail(t, s, alice, "c1", 5, at(time.Second))
+	attempt(t, s, alice, 5, at(time.Second))
 	res := wantSent(t, s, resendReq(alice, "c2", at(time.Minute)))
 	if res.Challenge.Attempts != 0 {
 		t.Fatalf("Attempts = %d, want 0", res.Challenge.Attempts)
@@ -742,7 +773,7 @@ func testAbortStale(t *testing.T, s store.Store) {
 	wantStatus(t, send(t, s, mk("E", 120*time.Second)), store.SendPhoneLimited)
 }
 
-// --- Challenge and Fail ---
+// --- Challenge and Attempt ---
 
 func testChallengeNone(t *testing.T, s store.Store) {
 	_, ok, failures := getChallenge(t, s, alice)
@@ -761,8 +792,8 @@ func testChallengeExpired(t *testing.T, s store.Store) {
 
 func testChallengeFailuresAcross(t *testing.T, s store.Store) {
 	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	fail(t, s, alice, "c1", 5, at(time.Second))
-	fail(t, s, alice, "c1", 5, at(2*time.Second))
+	attempt(t, s, alice, 5, at(time.Second))
+	attempt(t, s, alice, 5, at(2*time.Second))
 	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
 	_, ok, failures := getChallenge(t, s, alice)
 	if !ok || failures != 2 {
@@ -773,79 +804,178 @@ func testChallengeFailuresAcross(t *testing.T, s store.Store) {
 	}
 }
 
-func testFailCounts(t *testing.T, s store.Store) {
-	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	res := fail(t, s, alice, "c1", 3, at(time.Second))
-	if res != (store.FailResult{Destroyed: false, Failures: 1}) {
-		t.Fatalf("Fail = %+v, want 1 failure, not destroyed", res)
+// An attempt is recorded before any comparison: it returns the challenge
+// with this attempt counted, and the person's failures already include it.
+func testAttemptCountsBeforeCompare(t *testing.T, s store.Store) {
+	sent := wantSent(t, s, sendReq(alice, "c1", at(0)))
+	res := attempt(t, s, alice, 3, at(time.Second))
+	wantAttempt(t, res, store.AttemptOK)
+	want := sent.Challenge
+	want.Attempts = 1
+	sameChallenge(t, "attempted challenge", res.Challenge, want)
+	if res.Failures != 1 || res.Locked != 0 || res.Challenge.HasUser {
+		t.Fatalf("Attempt = %+v, want 1 failure, no lock, no user", res)
 	}
-	c := wantChallengeID(t, s, alice, "c1")
-	if c.Attempts != 1 {
-		t.Fatalf("Attempts = %d, want 1", c.Attempts)
+	c, _, failures := getChallenge(t, s, alice)
+	if c.Attempts != 1 || failures != 1 {
+		t.Fatalf("stored Attempts=%d failures=%d, want 1 1", c.Attempts, failures)
 	}
 }
 
-func testFailMaxAttempts(t *testing.T, s store.Store) {
+func testAttemptHasUser(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
+	if res := attempt(t, s, alice, 3, at(time.Minute+time.Second)); !res.Challenge.HasUser {
+		t.Fatalf("Attempt of a signed-up person: HasUser = false")
+	}
+}
+
+// MaxAttempts comparisons per challenge: the attempt after the last one
+// finds nothing to compare with, and the challenge is gone.
+func testAttemptMaxAttempts(t *testing.T, s store.Store) {
 	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	for i := 1; i <= 2; i++ {
-		if res := fail(t, s, alice, "c1", 3, at(time.Duration(i)*time.Second)); res.Destroyed || res.Failures != i {
-			t.Fatalf("Fail %d = %+v", i, res)
+	for i := 1; i <= 3; i++ {
+		res := attempt(t, s, alice, 3, at(time.Duration(i)*time.Second))
+		wantAttempt(t, res, store.AttemptOK)
+		if res.Challenge.Attempts != i || res.Failures != i {
+			t.Fatalf("attempt %d = %+v", i, res)
 		}
 	}
-	res := fail(t, s, alice, "c1", 3, at(3*time.Second))
-	if res != (store.FailResult{Destroyed: true, Failures: 3}) {
-		t.Fatalf("3rd Fail = %+v, want destroyed with 3 failures", res)
+	wantAttempt(t, attempt(t, s, alice, 3, at(4*time.Second)), store.AttemptNoChallenge)
+	c, _, failures := getChallenge(t, s, alice)
+	if c.Attempts != 3 || failures != 3 {
+		t.Fatalf("Challenge attempts=%d failures=%d, want 3 3 (the refused attempt is not counted)", c.Attempts, failures)
 	}
-	_, ok, failures := getChallenge(t, s, alice)
-	if ok || failures != 3 {
-		t.Fatalf("Challenge found=%v failures=%d, want false 3", ok, failures)
+	// a resend starts a usable challenge
+	wantSent(t, s, sendReq(alice, "c2", at(5*time.Second)))
+	wantAttempt(t, attempt(t, s, alice, 3, at(6*time.Second)), store.AttemptOK)
+}
+
+func testAttemptNoChallenge(t *testing.T, s store.Store) {
+	wantAttempt(t, attempt(t, s, alice, 3, at(0)), store.AttemptNoChallenge)
+	if _, _, f := getChallenge(t, s, alice); f != 0 {
+		t.Fatalf("failures = %d, want 0: nothing was compared", f)
 	}
 }
 
-func testFailStale(t *testing.T, s store.Store) {
+func testAttemptExpired(t *testing.T, s store.Store) {
 	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	wantSent(t, s, sendReq(alice, "c2", at(time.Second)))
-	res := fail(t, s, alice, "c1", 1, at(2*time.Second))
-	if res != (store.FailResult{Destroyed: false, Failures: 1}) {
-		t.Fatalf("Fail = %+v, want 1 failure, not destroyed", res)
-	}
-	if c := wantChallengeID(t, s, alice, "c2"); c.Attempts != 0 {
-		t.Fatalf("current challenge Attempts = %d, want 0", c.Attempts)
+	wantAttempt(t, attempt(t, s, alice, 3, at(codeTTL)), store.AttemptExpired)
+	c, _, f := getChallenge(t, s, alice)
+	if c.Attempts != 0 || f != 0 {
+		t.Fatalf("Attempts=%d failures=%d after an expired attempt, want 0 0", c.Attempts, f)
 	}
 }
 
-func testFailNoChallenge(t *testing.T, s store.Store) {
-	res := fail(t, s, alice, "nothing", 3, at(0))
-	if res != (store.FailResult{Failures: 1}) {
-		t.Fatalf("Fail = %+v, want 1 failure", res)
+func testAttemptAfterKeep(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	wantAttempt(t, attempt(t, s, alice, 3, at(keep)), store.AttemptNoChallenge)
+}
+
+// A new challenge (a resend) starts its own attempts; the person's
+// failures go on across challenges.
+func testAttemptNewChallenge_FreshAttempts(t *testing.T, s store.Store) {
+	wantSent(t, s, sendReq(alice, "c1", at(0)))
+	attempt(t, s, alice, 1, at(time.Second))
+	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
+	res := attempt(t, s, alice, 1, at(time.Minute+time.Second))
+	wantAttempt(t, res, store.AttemptOK)
+	if res.Challenge.ID != "c2" || res.Challenge.Attempts != 1 || res.Failures != 2 {
+		t.Fatalf("Attempt = %+v, want c2 with 1 attempt and 2 failures", res)
 	}
-	if _, _, f := getChallenge(t, s, alice); f != 1 {
+}
+
+func testAttemptFailureMemory(t *testing.T, s store.Store) {
+	// a fresh challenge before each attempt: codes live 5 minutes
+	try := func(now time.Time) int {
+		t.Helper()
+		wantSent(t, s, sendReq(alice, "c-"+now.String(), now))
+		res := attempt(t, s, alice, 5, now)
+		wantAttempt(t, res, store.AttemptOK)
+		return res.Failures
+	}
+	if f := try(at(0)); f != 1 {
 		t.Fatalf("failures = %d, want 1", f)
 	}
-}
-
-func testFailAfterKeep(t *testing.T, s store.Store) {
-	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	res := fail(t, s, alice, "c1", 1, at(keep))
-	if res != (store.FailResult{Failures: 1}) {
-		t.Fatalf("Fail = %+v, want 1 failure, not destroyed", res)
-	}
-}
-
-func testFailFailureTTL(t *testing.T, s store.Store) {
-	if f := fail(t, s, alice, "x", 5, at(0)).Failures; f != 1 {
-		t.Fatalf("failures = %d, want 1", f)
-	}
-	if f := fail(t, s, alice, "x", 5, at(59*time.Minute)).Failures; f != 2 {
+	if f := try(at(59 * time.Minute)); f != 2 {
 		t.Fatalf("failures = %d, want 2", f)
 	}
-	// kept for failureTTL since the last failure, not the first
-	if f := fail(t, s, alice, "x", 5, at(59*time.Minute+failureTTL-time.Millisecond)).Failures; f != 3 {
+	// kept for the memory since the last failure, not the first
+	last := at(59*time.Minute + failureTTL - time.Millisecond)
+	if f := try(last); f != 3 {
 		t.Fatalf("failures = %d, want 3", f)
 	}
-	last := at(59*time.Minute + failureTTL - time.Millisecond)
-	if f := fail(t, s, alice, "x", 5, last.Add(failureTTL)).Failures; f != 1 {
-		t.Fatalf("failures after a quiet failureTTL = %d, want 1 (a fresh count)", f)
+	if f := try(last.Add(failureTTL)); f != 1 {
+		t.Fatalf("failures after a quiet memory = %d, want 1 (a fresh count)", f)
+	}
+}
+
+// lockOut makes lockout.After failed attempts at now, the last of which
+// starts a lock, and returns that lock.
+func lockOut(t *testing.T, s store.Store, u store.UserKey, now time.Time) time.Duration {
+	t.Helper()
+	var res store.AttemptResult
+	for i := 0; i < lockout.After; i++ {
+		if i%5 == 0 {
+			wantSent(t, s, sendReq(u, fmt.Sprintf("lock-%d-%d", now.UnixMilli(), i), now))
+		}
+		res = attempt(t, s, u, 5, now)
+		wantAttempt(t, res, store.AttemptOK)
+		if i < lockout.After-1 && res.Locked != 0 {
+			t.Fatalf("attempt %d locked the person out: %+v", i+1, res)
+		}
+	}
+	if res.Failures != lockout.After || res.Locked == 0 {
+		t.Fatalf("attempt %d = %+v, want a lock", lockout.After, res)
+	}
+	return res.Locked
+}
+
+// The lock grows with repeated lockouts: Base, then twice each time, at
+// most Max. While it lasts nothing is compared or counted.
+func testAttemptLockout_GrowsToMax(t *testing.T, s store.Store) {
+	now := at(0)
+	for i, want := range []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, time.Hour} {
+		got := lockOut(t, s, alice, now)
+		if got != want {
+			t.Fatalf("lock %d = %v, want %v", i+1, got, want)
+		}
+		res := attempt(t, s, alice, 5, now.Add(time.Second))
+		if res.Status != store.AttemptLocked || res.Locked != want-time.Second {
+			t.Fatalf("attempt while locked = %+v, want locked for %v more", res, want-time.Second)
+		}
+		if _, _, f := getChallenge(t, s, alice); f != 0 {
+			t.Fatalf("failures while locked = %d, want 0 (counted again from the lock's end)", f)
+		}
+		now = now.Add(want)
+	}
+	if res := attempt(t, s, bob, 5, now); res.Status != store.AttemptNoChallenge {
+		t.Fatalf("another person's attempt = %+v, want no challenge (not locked)", res)
+	}
+}
+
+// Locks are forgotten after a quiet memory since the last one ended.
+func testAttemptLockout_ForgottenAfterMemory(t *testing.T, s store.Store) {
+	first := lockOut(t, s, alice, at(0))
+	if second := lockOut(t, s, alice, at(first)); second != 2*first {
+		t.Fatalf("second lock = %v, want %v", second, 2*first)
+	}
+	quiet := at(first + 2*first + lockout.Memory)
+	if third := lockOut(t, s, alice, quiet); third != first {
+		t.Fatalf("lock after a quiet memory = %v, want %v (the first again)", third, first)
+	}
+}
+
+func testAttemptInvalid(t *testing.T, s store.Store) {
+	for name, req := range map[string]store.AttemptRequest{
+		"no user":        {Now: at(0), MaxAttempts: 1, Lockout: lockout},
+		"no max":         {User: alice, Now: at(0), Lockout: lockout},
+		"no lockout":     {User: alice, Now: at(0), MaxAttempts: 1},
+		"base above max": {User: alice, Now: at(0), MaxAttempts: 1, Lockout: store.Lockout{After: 1, Base: time.Hour, Max: time.Minute, Memory: time.Hour}},
+	} {
+		if _, err := s.Attempt(t.Context(), req); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
 	}
 }
 
@@ -911,14 +1041,31 @@ func testConsumeFirstToken(t *testing.T, s store.Store) {
 
 func testConsumeResetsFailures(t *testing.T, s store.Store) {
 	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	fail(t, s, alice, "c1", 5, at(time.Second))
-	fail(t, s, alice, "c1", 5, at(2*time.Second))
+	attempt(t, s, alice, 5, at(time.Second))
+	attempt(t, s, alice, 5, at(2*time.Second))
 	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(3*time.Second))), store.ConsumeOK)
 	if _, _, f := getChallenge(t, s, alice); f != 0 {
 		t.Fatalf("failures after Consume = %d, want 0", f)
 	}
-	if f := fail(t, s, alice, "x", 5, at(4*time.Second)).Failures; f != 1 {
+	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
+	if f := attempt(t, s, alice, 5, at(time.Minute+time.Second)).Failures; f != 1 {
 		t.Fatalf("next failure count = %d, want 1", f)
+	}
+}
+
+// The attempt that locks a person out is still compared: when its code
+// was right, its Consume lifts the lock, and the next lock starts again
+// from Base.
+func testConsumeLiftsLock(t *testing.T, s store.Store) {
+	lock := lockOut(t, s, alice, at(0))
+	c, ok, _ := getChallenge(t, s, alice)
+	if !ok {
+		t.Fatal("the locking attempt's challenge is gone")
+	}
+	wantConsume(t, consume(t, s, consumeReq(alice, c.ID, "s1", at(time.Second))), store.ConsumeOK)
+	// past the phone limit's window, and inside the lock had it stayed
+	if next := lockOut(t, s, alice, at(6*time.Minute)); next != lock {
+		t.Fatalf("lock after a sign-in = %v, want %v (the first again)", next, lock)
 	}
 }
 
@@ -949,7 +1096,7 @@ func testConsumeNoUser(t *testing.T, s store.Store) {
 	req := sendReq(alice, "c1", at(0))
 	req.Challenge.CreateUser = false
 	wantSent(t, s, req)
-	fail(t, s, alice, "c1", 5, at(time.Second))
+	attempt(t, s, alice, 5, at(time.Second))
 	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(time.Minute))), store.ConsumeNoUser)
 	if _, ok, _ := s.User(t.Context(), alice); ok {
 		t.Fatal("user created although the challenge did not allow it")
@@ -984,12 +1131,6 @@ func testConsumeTwice(t *testing.T, s store.Store) {
 	if _, ok, _ := s.Session(t.Context(), alice, "s2"); ok {
 		t.Fatal("second Consume created a session")
 	}
-}
-
-func testConsumeAfterDestroyed(t *testing.T, s store.Store) {
-	wantSent(t, s, sendReq(alice, "c1", at(0)))
-	fail(t, s, alice, "c1", 1, at(time.Second))
-	wantConsume(t, consume(t, s, consumeReq(alice, "c1", "s1", at(2*time.Second))), store.ConsumeGone)
 }
 
 func testConsumeConcurrent(t *testing.T, s store.Store) {
@@ -1361,5 +1502,91 @@ func testClaim(t *testing.T, s store.Store) {
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A locked-out person gets no code: the send counts like an unknown
+// user's (so its answers cannot be told apart) and no challenge is stored.
+func testBeginSendLocked(t *testing.T, s store.Store) {
+	lockOut(t, s, alice, at(0))
+	before := wantChallengeID(t, s, alice, fmt.Sprintf("lock-%d-5", at(0).UnixMilli()))
+	req := sendReq(alice, "c-locked", at(6*time.Minute))
+	req.Cooldown = 30 * time.Second
+	wantStatus(t, send(t, s, req), store.SendLocked)
+	if c := wantChallengeID(t, s, alice, before.ID); c.Attempts != before.Attempts {
+		t.Fatalf("the locked send changed the stored challenge: %+v", c)
+	}
+	res := send(t, s, sendReq(alice, "c-cool", at(6*time.Minute+time.Second)))
+	wantStatus(t, res, store.SendCooldown) // the refused send still started the cooldown
+	// once the lock ends, codes go out again
+	wantSent(t, s, sendReq(alice, "c-after", at(lockout.Base)))
+}
+
+// An unlimited send (a test phone, which sends nothing) neither waits for
+// the cooldown nor counts against the phone limit.
+func testBeginSendUnlimited(t *testing.T, s store.Store) {
+	for i := range 5 {
+		req := sendReq(alice, fmt.Sprintf("c%d", i), at(time.Duration(i)*time.Second))
+		req.Cooldown = time.Minute
+		req.Unlimited = true
+		wantSent(t, s, req)
+	}
+	req := sendReq(alice, "limited", at(10*time.Second))
+	req.Cooldown = time.Minute
+	for i := range phoneLimit.N {
+		req.Challenge.ID = fmt.Sprintf("limited%d", i)
+		req.Now = at(time.Duration(10+i*60) * time.Second)
+		wantSent(t, s, req) // neither cooldown nor limit was touched
+	}
+}
+
+// Reannounce publishes again what was revoked (for a revocation whose
+// announcement was lost): the person's revoked, unexpired sessions of the
+// last AnnounceRetention, and no others.
+func testReannounce(t *testing.T, s store.Store) {
+	login(t, s, alice, "old", at(0))
+	revoke(t, s, alice, store.RevokeOne, "old", at(time.Second))
+	now := at(store.AnnounceRetention + time.Minute)
+	login(t, s, alice, "s1", now.Add(-time.Minute))
+	login(t, s, alice, "s2", now.Add(-time.Minute))
+	login(t, s, bob, "b1", now.Add(-time.Minute))
+	revoke(t, s, bob, store.RevokeOne, "b1", now.Add(-time.Second))
+	// a reused refresh token revokes s1 without announcing it (its caller
+	// announces), as a revocation whose announcement was lost
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-s1b", 0, now.Add(-50*time.Second)), store.RotateOK)
+	wantRotate(t, rotate(t, s, alice, "rt-s1", "rt-s1c", 0, now.Add(-40*time.Second)), store.RotateReused)
+
+	f := Subscribe(t, s, time.Minute)
+	f.WaitHealthy(t, true)
+	if f.SawRevoked("s1") {
+		t.Fatal("s1 was announced before Reannounce")
+	}
+	ids, err := s.Reannounce(t.Context(), alice, now)
+	if err != nil {
+		t.Fatalf("Reannounce: %v", err)
+	}
+	wantIDs(t, "Reannounce", ids, "s1")
+	f.WaitRevoked(t, "s1")
+	if again, err := s.Reannounce(t.Context(), alice, now); err != nil || !slices.Equal(again, ids) {
+		t.Fatalf("second Reannounce = %q %v, want the same: announcements are idempotent", again, err)
+	}
+	if ids, err := s.Reannounce(t.Context(), "nobody-at-all-00000000", now); err != nil || len(ids) != 0 {
+		t.Fatalf("Reannounce of a stranger = %q %v, want nothing", ids, err)
+	}
+}
+
+// Every connection reports the store's epoch before it is healthy, and
+// the epoch of a store that keeps its data stays the same.
+func testSubscribeEpoch(t *testing.T, s store.Store) {
+	f := Subscribe(t, s, time.Minute)
+	f.WaitHealthy(t, true)
+	epochs := f.Epochs()
+	if len(epochs) != 1 || epochs[0].IsZero() || epochs[0].After(time.Now()) {
+		t.Fatalf("epochs before healthy = %v, want one, in the past", epochs)
+	}
+	g := Subscribe(t, s, time.Minute)
+	g.WaitHealthy(t, true)
+	if other := g.Epochs(); len(other) != 1 || !other[0].Equal(epochs[0]) {
+		t.Fatalf("second subscriber's epochs = %v, want %v", other, epochs)
 	}
 }

@@ -297,7 +297,7 @@ func testBeginSendOrigin(t *testing.T, s store.Store) {
 func testConsumeBanned(t *testing.T, s store.Store) {
 	first := login(t, s, alice, "s1", at(0))
 	wantSent(t, s, sendReq(alice, "c2", at(time.Minute)))
-	fail(t, s, alice, "c2", 5, at(time.Minute+time.Second))
+	attempt(t, s, alice, 5, at(time.Minute+time.Second))
 	banEnd := at(time.Hour)
 	ban(t, s, alice, banEnd, at(2*time.Minute)) // banned after the code was sent
 	res := consume(t, s, consumeReq(alice, "c2", "s2", at(3*time.Minute)))
@@ -641,7 +641,7 @@ func testDeleteUserErases(t *testing.T, s store.Store) {
 	pending := sendReq(alice, "c9", at(2*time.Minute))
 	pending.Cooldown = time.Hour
 	wantSent(t, s, pending)
-	fail(t, s, alice, "c9", 5, at(2*time.Minute+time.Second))
+	attempt(t, s, alice, 5, at(2*time.Minute+time.Second))
 	first := getUser(t, s, alice)
 
 	u, revoked := deleteUser(t, s, alice, at(3*time.Minute))

@@ -1,14 +1,17 @@
 -- BeginSend: every per-person check of a send, then the send itself.
 -- Checks in order: opted out, cooldown, phone limit, then (when required)
--- that the user exists, then that it is not banned. Once the limit passes,
--- the send counts against the limit and starts the cooldown even if no
--- challenge is stored after it.
+-- that the user exists, then that it is not banned, then that the person is
+-- not locked out after failed verifies. Once the limit passes, the send
+-- counts against the limit and starts the cooldown even if no challenge is
+-- stored after it. An unlimited send (a test phone) skips the cooldown and
+-- the limit.
 --
 -- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, via, sent, exp, att, keep
 -- KEYS[2]  phone send log: sorted set, member = challenge id, score = send time (ms)
 -- KEYS[3]  cooldown: hash until (ms), id (the send that started it)
 -- KEYS[4]  opt-out marker
 -- KEYS[5]  user: hash (see consume.lua)
+-- KEYS[6]  failures: hash (see attempt.lua)
 -- ARGV[1]  now (ms)
 -- ARGV[2]  phone limit (sends per window)
 -- ARGV[3]  phone limit window (ms)
@@ -27,6 +30,7 @@
 -- ARGV[16] listed ok (1|0): a user of the list ('via' = 'list') counts as
 --          existing for require user
 -- ARGV[17] origin of a user created on verify ('' for the default)
+-- ARGV[18] unlimited (1|0): skip the cooldown and the phone limit
 --
 -- Reply: {status, retry_after (ms)} and, for status 'ok', the stored
 -- channel, create user (1|0), metadata (nil for none) and origin (nil for
@@ -38,30 +42,32 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
 	return {'opted_out', 0}
 end
 
-local cool_until = tonumber(redis.call('HGET', KEYS[3], 'until') or '0')
-if cool_until > now then
-	return {'cooldown', cool_until - now}
-end
-
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[2])
-if n >= limit then
-	local retry = window
-	if limit >= 1 then
-		local e = redis.call('ZRANGE', KEYS[2], n - limit, n - limit, 'WITHSCORES')
-		retry = tonumber(e[2]) + window - now
+if ARGV[18] ~= '1' then
+	local cool_until = tonumber(redis.call('HGET', KEYS[3], 'until') or '0')
+	if cool_until > now then
+		return {'cooldown', cool_until - now}
 	end
-	return {'phone_limited', retry}
-end
 
-redis.call('ZADD', KEYS[2], now, ARGV[8])
-redis.call('PEXPIRE', KEYS[2], window)
-local cooldown = tonumber(ARGV[4])
-if cooldown > 0 then
-	redis.call('HSET', KEYS[3], 'until', now + cooldown, 'id', ARGV[8])
-	redis.call('PEXPIRE', KEYS[3], cooldown)
+	local limit = tonumber(ARGV[2])
+	local window = tonumber(ARGV[3])
+	redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+	local n = redis.call('ZCARD', KEYS[2])
+	if n >= limit then
+		local retry = window
+		if limit >= 1 then
+			local e = redis.call('ZRANGE', KEYS[2], n - limit, n - limit, 'WITHSCORES')
+			retry = tonumber(e[2]) + window - now
+		end
+		return {'phone_limited', retry}
+	end
+
+	redis.call('ZADD', KEYS[2], now, ARGV[8])
+	redis.call('PEXPIRE', KEYS[2], window)
+	local cooldown = tonumber(ARGV[4])
+	if cooldown > 0 then
+		redis.call('HSET', KEYS[3], 'until', now + cooldown, 'id', ARGV[8])
+		redis.call('PEXPIRE', KEYS[3], cooldown)
+	end
 end
 
 local u = redis.call('HMGET', KEYS[5], 'id', 'via', 'banned')
@@ -70,6 +76,9 @@ if ARGV[5] == '1' and (not u[1] or (u[2] == 'list' and ARGV[16] ~= '1')) then
 end
 if u[1] and tonumber(u[3] or '0') > now then
 	return {'banned', 0}
+end
+if tonumber(redis.call('HGET', KEYS[6], 'until') or '0') > now then
+	return {'locked', 0}
 end
 
 local channel, create, meta, via = ARGV[11], ARGV[12], ARGV[13], ARGV[17]
