@@ -466,6 +466,7 @@ func (a *App) parseMessageTemplate(d *caddyfile.Dispenser, seen map[string]bool)
 //		default_country <region>   # e.g. GB
 //		language       <tag>       # en es fr de pt-BR hi id ar zh-CN
 //		roles          <role...>
+//		cors_origins   <origin...> # e.g. https://app.example.com
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -476,7 +477,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		h.pos.add(opt, d)
-		if seen[opt] && opt != "public" && opt != "roles" {
+		if seen[opt] && opt != "public" && opt != "roles" && opt != "cors_origins" {
 			return d.Errf("%s: already specified", opt)
 		}
 		seen[opt] = true
@@ -532,6 +533,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			h.Roles = append(h.Roles, roles...)
+		case "cors_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return argErr(d, "cors_origins")
+			}
+			for _, o := range origins {
+				h.pos.add("cors_origins "+o, d)
+			}
+			h.CORSOrigins = append(h.CORSOrigins, origins...)
 		default:
 			return d.Errf("otpgate: unknown option %q", opt)
 		}

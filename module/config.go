@@ -310,6 +310,12 @@ type Handler struct {
 	// roles; other signed-in users get 403 no_access.
 	Roles []string `json:"roles,omitempty"`
 
+	// CORSOrigins lists origins (scheme://host[:port]) whose single-page
+	// apps may call the auth API with credentials: their preflight is
+	// answered and their cross-site requests are admitted. Every other
+	// origin stays refused.
+	CORSOrigins []string `json:"cors_origins,omitempty"`
+
 	site *gateway.Site
 	pos  fieldPos // where a Caddyfile wrote each field, for its errors
 }

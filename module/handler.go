@@ -68,17 +68,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		return fmt.Errorf("otpgate: login page: %w", err)
 	}
+	var origins []string
+	for _, o := range h.CORSOrigins {
+		n, err := gateway.NormalizeOrigin(o)
+		if err != nil {
+			return fmt.Errorf("otpgate: cors_origins: %w", err)
+		}
+		origins = append(origins, n)
+	}
 	h.site = &gateway.Site{
-		G:         app.Gateway(),
-		APIPrefix: h.APIPrefix,
-		LoginPath: h.LoginPath,
-		Public:    h.Public,
-		Gate:      h.Gate == nil || *h.Gate,
-		Page:      page,
-		Roles:     h.Roles,
-		Logger:    ctx.Logger(),
-		Server:    serverName,
-		Restyle:   errorRoutesAnswer,
+		G:           app.Gateway(),
+		APIPrefix:   h.APIPrefix,
+		LoginPath:   h.LoginPath,
+		Public:      h.Public,
+		Gate:        h.Gate == nil || *h.Gate,
+		Page:        page,
+		Roles:       h.Roles,
+		CORSOrigins: origins,
+		Logger:      ctx.Logger(),
+		Server:      serverName,
+		Restyle:     errorRoutesAnswer,
 	}
 	return nil
 }

@@ -3,10 +3,15 @@ package otpgate
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/otpgate/otpgate/module/internal/testenv"
 )
 
 // signing_key_file selects the algorithm from the key: Ed25519 gives EdDSA,
@@ -56,4 +61,53 @@ func TestCaddy_HMACSecret_HS256(t *testing.T) {
 	if st, _, _ := call(t, c, "GET", g.base+"/app", "", "Authorization", "Bearer "+tok["access_token"].(string)); st != 200 {
 		t.Fatalf("HS256 session refused: %d", st)
 	}
+}
+
+// signing_alg may be a placeholder: the expanded algorithm is the one
+// the key ring is built for.
+func TestCaddy_SigningAlgPlaceholder_Expanded(t *testing.T) {
+	t.Setenv("OTPGATE_TEST_ALG", "EdDSA")
+	cfg := minimalCaddyfile(t, "signing_alg {env.OTPGATE_TEST_ALG}")
+	if err := caddy.Load(testenv.AdaptCaddyfile(t, cfg), true); err != nil {
+		t.Fatalf("signing_alg {env.X}=EdDSA refused: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+// A key option whose placeholder expands to nothing is a config error,
+// never a silently generated key: the operator asked for specific keys
+// and upstreams verify with them.
+func TestCaddy_KeyOptionExpandingToNothing_Refused(t *testing.T) {
+	for _, opt := range []string{
+		"hmac_secret {env.OTPGATE_TEST_SURELY_UNSET}",
+		"signing_key_file {env.OTPGATE_TEST_SURELY_UNSET}",
+	} {
+		t.Run(strings.Fields(opt)[0], func(t *testing.T) {
+			cfg := minimalCaddyfile(t, opt)
+			err := caddy.Load(testenv.AdaptCaddyfile(t, cfg), true)
+			if err == nil {
+				_ = caddy.Stop()
+				t.Fatalf("%q with the variable unset was accepted (silently falls back to a generated key)", opt)
+			}
+		})
+	}
+}
+
+// minimalCaddyfile is a gateway with the memory store and the given
+// global otpgate options in front of a site that answers "ok".
+func minimalCaddyfile(t *testing.T, global string) string {
+	return fmt.Sprintf(`{
+	storage file_system %s
+	admin off
+	auto_https off
+	otpgate {
+		%s
+	}
+}
+
+http://127.0.0.1:%d {
+	otpgate
+	respond "ok"
+}
+`, t.TempDir(), global, testenv.FreePort(t))
 }

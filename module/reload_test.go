@@ -120,3 +120,31 @@ func TestCaddy_ReloadUnderLoad_NoDroppedRequestsNoLeakedConnections(t *testing.T
 		t.Fatalf("Redis connections grew from %d to %d over 10 reloads", before, after)
 	}
 }
+
+// The shared store client is held once per running config: a reload whose
+// provisioning fails after acquiring it gives its hold back (Caddy calls
+// Cleanup on a failed Provision), and a good reload does not pile holds up.
+func TestCaddy_Reload_StorePoolKeepsOneHold_AfterFailedAndGoodReloads(t *testing.T) {
+	g := startGateway(t, "", "")
+	key := "redis:" + g.redis.URL()
+	if n, ok := stores.References(key); !ok || n != 1 {
+		t.Fatalf("refs after start: %d %v", n, ok)
+	}
+	bad := strings.Replace(g.caddyfile, "create_user true", "create_user true\n\t\tsigning_key_file /nonexistent/signing.pem", 1)
+	if err := caddy.Load(testenv.AdaptCaddyfile(t, bad), true); err == nil {
+		t.Fatal("config with a missing signing_key_file loaded")
+	}
+	if n, ok := stores.References(key); !ok || n != 1 {
+		t.Fatalf("refs after a failed reload: %d %v", n, ok)
+	}
+	good := strings.Replace(g.caddyfile, "create_user true", "create_user true\n\t\tapp_name reloaded", 1)
+	if err := caddy.Load(testenv.AdaptCaddyfile(t, good), true); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := stores.References(key); !ok || n != 1 {
+		t.Fatalf("refs after a good reload: %d %v", n, ok)
+	}
+	if st, _, b := call(t, http.DefaultClient, "POST", g.base+"/auth/v1/otp", `{"phone":"+14155550123"}`); st != 200 {
+		t.Fatalf("send after reloads: %d %v", st, b)
+	}
+}

@@ -244,6 +244,11 @@ func (h *Handler) Validate() error {
 			add("roles: %s", badRole(r))
 		}
 	}
+	for _, o := range h.CORSOrigins {
+		if _, err := gateway.NormalizeOrigin(o); err != nil {
+			add("cors_origins: %v", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -90,10 +90,22 @@ func unionRoles(a, b []string) []string {
 func (g *Gateway) recheck(ctx context.Context, c session.Claims, now time.Time) (session.Claims, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	uk := g.userKey(c.Phone)
-	sess, sok, u, uok, err := g.cfg.Store.Access(ctx, uk, c.SessionID)
+	var (
+		sess     store.Session
+		u        store.User
+		sok, uok bool
+	)
+	// the session lives under its phone's key, or where its user moved
+	uk, _, err := g.homes(ctx, g.userKey(c.Phone), c.Subject, func(k store.UserKey) (bool, error) {
+		var err error
+		sess, sok, u, uok, err = g.cfg.Store.Access(ctx, k, c.SessionID)
+		return sok, err
+	})
 	if err != nil {
 		return c, "", err
+	}
+	if uok {
+		u = g.settle(ctx, uk, u)
 	}
 	if !sok || !sess.Active(now) {
 		if sok && !sess.RevokedAt.IsZero() {

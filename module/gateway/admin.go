@@ -554,11 +554,7 @@ func errUserNotFound() *apierr.Error {
 
 // parseAdminPhone accepts E.164, with or without the '+' (GoTrue's form).
 func parseAdminPhone(s string) (phone.Number, error) {
-	s = strings.TrimSpace(s)
-	if s != "" && s[0] != '+' {
-		s = "+" + s
-	}
-	num, err := phone.Parse(s)
+	num, err := parsePhone(s)
 	if err != nil {
 		return num, phoneError(err)
 	}

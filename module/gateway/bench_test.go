@@ -498,3 +498,51 @@ func benchRefusalsBody(b *testing.B, h http.Handler, want int, body string) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
+
+// The Redis budget of SPEC section 5: at most 2 commands per send and per
+// verify, and none per gated request once the token is cached.
+func TestRedisBudget_TwoPerSendTwoPerVerifyNonePerGatedRequest(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	opts, err := redisstore.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewUniversalClient(opts)
+	var n redisstore.CommandCounter
+	client.AddHook(&n)
+	st := redisstore.New(client)
+	t.Cleanup(func() { _ = st.Close() })
+	e := newEnv(t, st)
+	e.login("+14155550100") // loads the scripts into Redis
+
+	cost := func(f func()) (commands, trips int64) {
+		before, beforeTrips := n.Count(), n.RoundTrips()
+		f()
+		return n.Count() - before, n.RoundTrips() - beforeTrips
+	}
+	if c, rt := cost(func() { e.send(alice) }); c != 2 || rt != 2 {
+		t.Errorf("send cost %d Redis commands in %d round trips, want 2 in 2", c, rt)
+	}
+	// A first sign-in also writes the user index (another hash slot), in
+	// the same round trip as the consume script.
+	var s resp
+	if c, rt := cost(func() { s = e.verify(alice, e.sender.lastCode(t, alice)) }); c != 3 || rt != 2 || s.status != 200 {
+		t.Errorf("first verify cost %d Redis commands in %d round trips (status %d), want 3 in 2", c, rt, s.status)
+	}
+	e.clock.Advance(time.Minute)
+	e.send(alice)
+	var again resp
+	if c, rt := cost(func() { again = e.verify(alice, e.sender.lastCode(t, alice)) }); c != 2 || rt != 2 || again.status != 200 {
+		t.Errorf("verify of a known user cost %d Redis commands in %d round trips (status %d), want 2 in 2", c, rt, again.status)
+	}
+	e.do("GET", "/app", "", bearer(s)...) // first use verifies and caches
+	if c, _ := cost(func() {
+		for i := 0; i < 10; i++ {
+			if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+				t.Fatalf("gated request %d", r.status)
+			}
+		}
+	}); c != 0 {
+		t.Errorf("10 gated requests cost %d Redis commands, want 0", c)
+	}
+}

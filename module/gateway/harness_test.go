@@ -301,3 +301,13 @@ func noRedirect() *http.Client {
 }
 
 var errBoom = errors.New("plivo said no")
+
+func cookieHeader(cs []*http.Cookie) string {
+	var parts []string
+	for _, c := range cs {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func refreshOf(r resp) string { return r.body["refresh_token"].(string) }

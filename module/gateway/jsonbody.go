@@ -20,8 +20,12 @@ import (
 const maxBody = 64 << 10
 
 // decodeBody reads r's JSON body into dst strictly: at most 64 KiB, one
-// JSON object, no unknown fields, no duplicate keys at any depth, and the
-// right types. Any violation is a clear 4xx and nothing else happens.
+// JSON object, no duplicate keys at any depth, no key that names a field
+// only through case or Unicode folding, and the right types. Any violation
+// is a clear 4xx and nothing else happens. Other unknown fields are
+// ignored, as GoTrue does: Supabase clients send extras (gotrue-dart's
+// `redirect_to` and `gotrue_meta_security.captchaToken`, auth-js's
+// `code_challenge`), and a field the server does not know changes nothing.
 func decodeBody(r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return apierr.New(http.StatusBadRequest, apierr.BadJSON, "Content-Type must be application/json.")
@@ -40,7 +44,6 @@ func decodeBody(r *http.Request, dst any) error {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
@@ -63,9 +66,6 @@ func jsonError(err error) error {
 			fmt.Sprintf("Field %q must be of type %s.", field, jsonTypeName(typeErr.Type.Kind().String())))
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return apierr.New(http.StatusBadRequest, apierr.BadJSON, "Request body is not valid JSON.")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return apierr.New(http.StatusBadRequest, apierr.BadJSON,
-			"Unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field ")+".")
 	}
 	return apierr.New(http.StatusBadRequest, apierr.BadJSON, "Request body is not valid JSON.")
 }

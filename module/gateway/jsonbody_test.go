@@ -42,3 +42,22 @@ func TestFoldName_AsEncodingJSON(t *testing.T) {
 		t.Error("different keys fold together")
 	}
 }
+
+// Duplicate keys are refused so that a proxy and the gateway cannot read
+// different values; encoding/json matches keys case-insensitively, so
+// "phone" and "PHONE" are the same field to it.
+func TestDecodeBody_DuplicateKeysDifferingInCase_RefusedNothingSent(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	for _, body := range []string{
+		`{"phone":"+14155550123","PHONE":"+14155550124"}`,
+		`{"phone":"+14155550123","Phone":"+14155550124"}`,
+	} {
+		r := e.do("POST", "/auth/v1/otp", body)
+		if r.status != 400 || r.body["error_code"] != "bad_json" {
+			t.Errorf("%s: got %d %s, want 400 bad_json", body, r.status, r.raw)
+		}
+	}
+	if e.sender.count() != 0 {
+		t.Fatalf("ambiguous body reached the provider (%d SMS)", e.sender.count())
+	}
+}

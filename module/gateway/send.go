@@ -40,10 +40,28 @@ type sendRequest struct {
 	// Language picks the message text (Config.MessageTemplates); the
 	// login page sends its own language.
 	Language string `json:"language"`
+
+	// change, set by PUT /user (never from a body), makes the code that of
+	// a phone change to Phone.
+	change *changeRequest
 }
 
+// metaSecurity is GoTrue's gotrue_meta_security. gotrue-dart up to 2.22
+// spells its captcha token captchaToken in verifyOTP.
 type metaSecurity struct {
-	CaptchaToken string `json:"captcha_token"`
+	CaptchaToken      string `json:"captcha_token"`
+	CaptchaTokenCamel string `json:"captchaToken"`
+}
+
+// token is the captcha token in either spelling.
+func (m *metaSecurity) token() string {
+	if m == nil {
+		return ""
+	}
+	if m.CaptchaToken != "" {
+		return m.CaptchaToken
+	}
+	return m.CaptchaTokenCamel
 }
 
 type sendResponse struct {
@@ -88,10 +106,11 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		g.logSend(ctx, op, num, clientIP, apierr.As(err).Code, "", channel)
 		return sendResponse{}, err
 	}
-	if g.cfg.Captcha != nil {
+	// a phone change comes from a signed-in user (GoTrue asks no captcha)
+	if g.cfg.Captcha != nil && req.change == nil {
 		token := req.CaptchaToken
-		if token == "" && req.GotrueMetaSecurity != nil {
-			token = req.GotrueMetaSecurity.CaptchaToken
+		if token == "" {
+			token = req.GotrueMetaSecurity.token()
 		}
 		if err := g.cfg.Captcha.Verify(ctx, token, clientIP); err != nil {
 			g.cfg.Metrics.refusal(serverOf(ctx), apierr.CaptchaFailed)
@@ -118,6 +137,10 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		}
 	}
 	createUser, origin := g.signupPolicy(num.E164, req.CreateUser)
+	var change changeRequest
+	if req.change != nil {
+		createUser, origin, change = false, "", *req.change
+	}
 	challengeID := uuid.NewString()
 	uk := g.userKey(num.E164)
 	if left, f := g.refused.check(phoneRefusalKey(uk), start); left > 0 {
@@ -139,13 +162,16 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			Metadata:   meta,
 			SentAt:     start,
 			ExpiresAt:  start.Add(g.cfg.CodeTTL),
+			ChangeOf:   change.UserID,
+			ChangeFrom: change.From,
 		},
 		Keep:       keep,
 		PhoneLimit: g.cfg.PhoneLimit,
 		Cooldown:   g.cfg.ResendAfter,
 		// a resend needs a pending challenge, which only a send that passed
 		// the user check (or was allowed to create the user) leaves behind
-		RequireUser: !createUser && !resend,
+		// (a phone change wants the phone free instead: SendTaken)
+		RequireUser: !createUser && !resend && req.change == nil,
 		Resend:      resend,
 		ListedOK:    g.listedOK(num.E164),
 		// test phones send nothing: no cooldown, no per-phone limit
@@ -166,11 +192,12 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverSMSSendLimit)
 		g.logSend(ctx, op, num, clientIP, apierr.OverSMSSendLimit+"_"+begin.Status.String(), "", channel)
 		return sendResponse{}, errPhoneLimit(limited, begin.RetryAfter)
-	case store.SendUnknownUser, store.SendNoChallenge, store.SendBanned, store.SendLocked:
+	case store.SendUnknownUser, store.SendNoChallenge, store.SendBanned, store.SendLocked, store.SendTaken:
 		// Answer exactly like a real send, after a typical provider
 		// delay, so that whether a phone has an account (or is banned,
-		// or locked out after failed codes) stays unknown; nothing is
-		// sent, so a lockout costs nothing and reaches nobody.
+		// or locked out after failed codes, or is another user's, for a
+		// phone change) stays unknown; nothing is sent, so a lockout
+		// costs nothing and reaches nobody.
 		g.cfg.Sleep(ctx, g.typicalSendLatency())
 		if channel == "" {
 			channel = sender.SMS // what a real resend of an SMS code answers
@@ -303,7 +330,7 @@ func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, 
 	if strings.TrimSpace(req.Phone) == "" {
 		return num, "", nil, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "phone is required.")
 	}
-	num, err = phone.Parse(req.Phone)
+	num, err = parsePhone(req.Phone)
 	if err != nil {
 		return num, "", nil, phoneError(err)
 	}
@@ -343,7 +370,7 @@ func phoneError(err error) error {
 		return apierr.Wrap(http.StatusForbidden, apierr.PhoneNotAllowed, "Codes cannot be sent to this number.", err)
 	}
 	return apierr.Wrap(http.StatusBadRequest, apierr.ValidationFailed,
-		"phone must be a valid number in E.164 format, country code first, e.g. +14155550100.", err)
+		"phone must be a valid number in E.164 format, country code first, e.g. +14155550100 (the '+' may be left out).", err)
 }
 
 func providerError(err error) *apierr.Error {

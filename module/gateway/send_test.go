@@ -3,10 +3,19 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otpgate/otpgate/module/captcha"
+	"github.com/otpgate/otpgate/module/internal/testenv"
 	"github.com/otpgate/otpgate/module/phone"
 	"github.com/otpgate/otpgate/module/sender"
 	"github.com/otpgate/otpgate/module/store"
@@ -122,7 +131,7 @@ func TestSend_BadInput_ClearErrorNothingSentNoQuotaUsed(t *testing.T) {
 		{"too large", big, 413, "request_too_large"},
 		{"broken json", `{"phone":`, 400, "bad_json"},
 		{"not an object", `["+14155550123"]`, 400, "bad_json"},
-		{"unknown field", `{"phone":"` + alice + `","admin":true}`, 400, "bad_json"},
+		{"look-alike of a field", `{"phone":"` + alice + `","Channel":"whatsapp"}`, 400, "bad_json"},
 		{"duplicate key", `{"phone":"+14155550199","phone":"` + alice + `"}`, 400, "bad_json"},
 		{"nested duplicate key", `{"phone":"` + alice + `","data":{"a":1,"a":2}}`, 400, "bad_json"},
 		{"wrong type", `{"phone":14155550123}`, 400, "bad_json"},
@@ -130,7 +139,7 @@ func TestSend_BadInput_ClearErrorNothingSentNoQuotaUsed(t *testing.T) {
 		{"metadata over 4 KiB", meta, 400, "validation_failed"},
 		{"metadata not an object", `{"phone":"` + alice + `","data":[1]}`, 400, "validation_failed"},
 		{"missing phone", `{}`, 400, "validation_failed"},
-		{"no plus", `{"phone":"14155550123"}`, 400, "validation_failed"},
+		{"national number", `{"phone":"04155550123"}`, 400, "validation_failed"},
 		{"letters", `{"phone":"+1415555CALL"}`, 400, "validation_failed"},
 		{"arabic-indic digits", `{"phone":"+١٤١٥٥٥٥٠١٢٣"}`, 400, "validation_failed"},
 		{"fullwidth digits", `{"phone":"+１４１５５５５０１２３"}`, 400, "validation_failed"},
@@ -384,4 +393,181 @@ func TestSend_TestPhone_NoCooldownNoPhoneLimit(t *testing.T) {
 		e.send(alice)
 		wantError(t, e.send(alice), 429, "over_sms_send_rate_limit")
 	})
+}
+
+func TestSend_Captcha_RequiredAndClientIPPassedOn(t *testing.T) {
+	var mu sync.Mutex
+	var seen []url.Values
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		seen = append(seen, r.PostForm)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostForm.Get("response") == "good-token" {
+			_, _ = w.Write([]byte(`{"success":true}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"success":false}`))
+	}))
+	defer site.Close()
+	e := newEnv(t, openMemory(t), func(c *Config) {
+		c.Captcha = &captcha.Verifier{Provider: "turnstile", Secret: "shh", VerifyURL: site.URL}
+	})
+	wantError(t, e.send(alice), 400, "captcha_failed")
+	wantError(t, e.do("POST", "/auth/v1/otp", `{"phone":"`+alice+`","captcha_token":"bad-token"}`), 400, "captcha_failed")
+	if e.sender.count() != 0 {
+		t.Fatal("a send without a valid captcha reached the sender")
+	}
+	r := e.do("POST", "/auth/v1/otp", `{"phone":"`+alice+`","gotrue_meta_security":{"captcha_token":"good-token"}}`)
+	if r.status != 200 {
+		t.Fatalf("valid captcha (auth-js form): %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(time.Minute)
+	wantError(t, e.do("POST", "/auth/v1/resend", `{"type":"sms","phone":"`+alice+`"}`), 400, "captcha_failed")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 2 || seen[1].Get("remoteip") != "203.0.113.7" || seen[1].Get("secret") != "shh" {
+		t.Fatalf("siteverify got %v", seen)
+	}
+}
+
+// The per-phone limit is shared by gateways on one Redis: three sends
+// through two instances use up the phone's quota on both.
+func TestSend_LimitsHoldAcrossInstancesSharingRedis(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	a := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.ResendAfter = -1 })
+	b := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.ResendAfter = -1 })
+	a.send(alice)
+	b.send(alice)
+	a.send(alice)
+	wantError(t, b.send(alice), 429, "over_sms_send_rate_limit")
+	wantError(t, a.send(alice), 429, "over_sms_send_rate_limit")
+}
+
+// A client that hangs up while the provider is answering does not get the
+// per-phone quota and cooldown back: the message may well have been
+// delivered, and a refund would let anyone send past every per-phone limit.
+func TestSend_ClientHangsUp_ProviderStillCalledCooldownHolds(t *testing.T) {
+	snd := &ctxSender{}
+	e := newEnv(t, openMemory(t), func(c *Config) { c.Sender = snd })
+	// the client hung up while the send was under way
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.g.Send(ctx, sendRequest{Phone: alice}, "198.51.100.1", false); err != nil {
+		t.Fatalf("a client's hang-up must not abort the provider call: %v", err)
+	}
+	if snd.count() != 1 {
+		t.Fatalf("%d messages handed to the provider, want 1", snd.count())
+	}
+	// the send counted: the cooldown holds
+	wantError(t, e.send(alice), 429, "over_sms_send_rate_limit")
+}
+
+// A resend keeps the create_user of the send it repeats. auth-js resend()
+// posts {phone, type, gotrue_meta_security}, never create_user, so a person
+// who signed up with signInWithOtp (create_user: true) on a server whose
+// create_user default is false gets the resent code, which signs them up.
+func TestResend_KeepsCreateUserOfTheFirstSend(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t), func(c *Config) { c.CreateUser = false })
+		const newcomer = "+14155550142"
+		if r := e.do("POST", "/auth/v1/otp", `{"phone":"`+newcomer+`","create_user":true,"data":{},"channel":"sms"}`); r.status != 200 {
+			t.Fatalf("otp: %d %s", r.status, r.raw)
+		}
+		if e.sender.count() != 1 {
+			t.Fatalf("first code not sent")
+		}
+		e.clock.Advance(31 * time.Second)
+		r := e.do("POST", "/auth/v1/resend", `{"phone":"`+newcomer+`","type":"sms","gotrue_meta_security":{}}`)
+		if r.status != 200 {
+			t.Fatalf("resend: %d %s", r.status, r.raw)
+		}
+		if e.sender.count() != 2 {
+			t.Fatalf("resend answered 200 but sent no SMS (suppressed as unknown user): %s", r.raw)
+		}
+		if v := e.verify(newcomer, e.sender.lastCode(t, newcomer)); v.status != 200 {
+			t.Fatalf("verify resent code: %d %s", v.status, v.raw)
+		}
+	})
+}
+
+// /resend for a phone without a pending challenge (an unknown phone when
+// create_user is false) answers exactly like a real resend.
+func TestResend_NoPendingChallenge_SameAnswerAsARealResend(t *testing.T) {
+	e := newEnv(t, openMemory(t), func(c *Config) { c.CreateUser = false })
+	known, unknown := "+14155550111", "+14155550222"
+	if r := e.do("POST", "/auth/v1/otp", `{"phone":"`+known+`","create_user":true}`); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	if r := e.verify(known, e.sender.lastCode(t, known)); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	e.clock.Advance(time.Hour)
+
+	for _, p := range []string{known, unknown} {
+		if r := e.send(p); r.status != 200 {
+			t.Fatalf("otp %s: %d %s", p, r.status, r.raw)
+		}
+	}
+	e.clock.Advance(31 * time.Second)
+	a := e.do("POST", "/auth/v1/resend", `{"type":"sms","phone":"`+known+`"}`)
+	b := e.do("POST", "/auth/v1/resend", `{"type":"sms","phone":"`+unknown+`"}`)
+	if a.status != b.status {
+		t.Fatalf("status differs: known %d, unknown %d", a.status, b.status)
+	}
+	for _, k := range []string{"channel", "expires_in", "resend_after"} {
+		if a.body[k] != b.body[k] {
+			t.Errorf("%s differs: known %v (%s), unknown %v (%s)", k, a.body[k], a.raw, b.body[k], b.raw)
+		}
+	}
+}
+
+// Logs carry masked phones and outcomes, never a code, a token or the
+// full number.
+func TestLogs_NeverContainCodesTokensOrFullPhones(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	e := newEnv(t, openMemory(t), func(c *Config) { c.Logger = zap.New(core) })
+	e.send(alice)
+	code := e.sender.lastCode(t, alice)
+	e.verify(alice, "000000")
+	s := e.verify(alice, code)
+	if s.status != 200 {
+		t.Fatalf("verify %d", s.status)
+	}
+	e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+s.body["refresh_token"].(string)+`"}`)
+	e.do("POST", "/auth/v1/logout", "", bearer(s)...)
+	secrets := []string{code, s.body["access_token"].(string), s.body["refresh_token"].(string), alice, strings.TrimPrefix(alice, "+")}
+	var sends, verifies int
+	for _, entry := range logs.All() {
+		line := entry.Message
+		for k, v := range entry.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		for _, sec := range secrets {
+			if strings.Contains(line, sec) {
+				t.Errorf("log line leaks %q: %s", sec, line)
+			}
+		}
+		switch entry.Message {
+		case "send":
+			sends++
+			if entry.ContextMap()["phone"] != "+1***-***-0123" || entry.ContextMap()["country"] != "US" ||
+				entry.ContextMap()["client_ip"] != "203.0.113.7" || entry.ContextMap()["message_id"] == nil {
+				t.Errorf("send line lacks fields: %v", entry.ContextMap())
+			}
+		case "verify":
+			verifies++
+		}
+	}
+	if sends != 1 || verifies != 2 {
+		t.Fatalf("%d send lines and %d verify lines, want 1 and 2", sends, verifies)
+	}
+}
+
+func toString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
 }

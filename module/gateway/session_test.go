@@ -61,7 +61,7 @@ func TestUser_ReturnsTheBearersUser(t *testing.T) {
 		e := newEnv(t, open(t))
 		s := e.login(alice)
 		r := e.do("GET", "/auth/v1/user", "", bearer(s)...)
-		if r.status != 200 || r.body["phone"] != alice || r.body["id"] != s.body["user"].(map[string]any)["id"] {
+		if r.status != 200 || r.body["phone"] != alice[1:] || r.body["id"] != s.body["user"].(map[string]any)["id"] {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 		wantError(t, e.do("GET", "/auth/v1/user", ""), 401, "no_authorization")
@@ -270,4 +270,149 @@ func TestGate_ForgedTokens_Refused(t *testing.T) {
 			t.Errorf("%s: %d", name, r.status)
 		}
 	}
+}
+
+// A logout whose announcement fails still ends the session here at once,
+// answers 204, and keeps announcing until the feed takes it, so no other
+// instance keeps accepting the session.
+func TestLogout_AnnouncementFails_RetriedUntilAnnounced(t *testing.T) {
+	fa := &flakyAnnounce{Store: openMemory(t), fails: 3}
+	e := newEnv(t, fa, func(c *Config) { c.AnnounceRetry = 5 * time.Millisecond })
+	s := e.login(alice)
+	if r := e.do("POST", "/auth/v1/logout", "", bearer(s)...); r.status != 204 {
+		t.Fatalf("logout %d %s", r.status, r.raw)
+	}
+	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 401 {
+		t.Fatalf("this instance still accepts the session: %d", r.status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fa.mu.Lock()
+		n := len(fa.announced)
+		fa.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation was never announced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A logout whose revocation is stored but whose announcement fails (what
+// the Redis store returns when the publish after the revoke script fails:
+// the revoked IDs and an error) still ends the session on this instance at
+// once, whether the person retries the logout or not.
+func TestLogout_RevokedButNotAnnounced_RefusedHereAtOnce(t *testing.T) {
+	q := &quietFeed{Store: openMemory(t), revokeAnnounce: true}
+	e := newEnv(t, q)
+	s := e.login(alice)
+	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+		t.Fatalf("before logout: %d", r.status)
+	}
+	first := e.do("POST", "/auth/v1/logout", "", bearer(s)...)
+	retry := e.do("POST", "/auth/v1/logout", "", bearer(s)...)
+	if r := e.do("GET", "/app", "", bearer(s)...); r.status != 401 {
+		t.Fatalf("revoked session still let through the gate (logout answered %d then %d): %d",
+			first.status, retry.status, r.status)
+	}
+}
+
+// Signing out after an idle hour (the access cookie expired, the refresh
+// cookie still valid, which the gate would refresh in place) ends the
+// session: the old cookies no longer open the app.
+func TestLogout_ExpiredAccessCookieValidRefreshCookie_EndsSession(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		ck := cookieHeader(s.cookie)
+		e.clock.Advance(2 * time.Hour)
+		r := e.do("POST", "/auth/v1/logout", "", "Cookie", ck)
+		if r.status != 204 {
+			t.Errorf("logout with expired access cookie + valid refresh cookie: %d %s", r.status, r.raw)
+		}
+		g := e.do("GET", "/app", "", "Cookie", ck, "Accept", "application/json")
+		if g.status == 200 {
+			t.Fatalf("after logout the old cookies still open the app")
+		}
+	})
+}
+
+// After a logout the session's access token is refused at once although
+// the gate had cached it as verified, its refresh token and /user answer
+// session_not_found, and another person's session still passes.
+func TestLogout_CachedTokenRefusedAtOnce_OtherSessionsUntouched(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t))
+		s := e.login(alice)
+		other := e.login("+14155550177")
+		for i := 0; i < 2; i++ { // warm the verified-token cache
+			if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+				t.Fatal(r.raw)
+			}
+		}
+		if r := e.do("POST", "/auth/v1/logout", "", bearer(s)...); r.status != 204 {
+			t.Fatalf("logout %d %s", r.status, r.raw)
+		}
+		r := e.do("GET", "/app", "", bearer(s)...)
+		wantError(t, r, 401, "no_authorization")
+		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+		}
+		wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+refreshOf(s)+`"}`), 401, "session_not_found")
+		wantError(t, e.do("GET", "/auth/v1/user", "", bearer(s)...), 401, "session_not_found")
+		if r := e.do("GET", "/app", "", bearer(other)...); r.status != 200 {
+			t.Fatalf("another user's session was hit by a local logout: %d", r.status)
+		}
+	})
+}
+
+// Reusing a rotated refresh token revokes the session: the old and the new
+// access tokens are refused at the gate and the new refresh token is gone.
+func TestRefresh_Reuse_OldAndNewAccessRefusedAtGate(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		e := newEnv(t, open(t), func(c *Config) { c.RefreshReuse = -1 })
+		s := e.login(alice)
+		if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+			t.Fatal(r.raw)
+		}
+		body := `{"refresh_token":"` + refreshOf(s) + `"}`
+		n := e.do("POST", "/auth/v1/token?grant_type=refresh_token", body)
+		if n.status != 200 {
+			t.Fatal(n.raw)
+		}
+		wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", body), 401, "refresh_token_already_used")
+		for name, tok := range map[string]resp{"old access": s, "new access": n} {
+			if r := e.do("GET", "/app", "", bearer(tok)...); r.status != 401 {
+				t.Errorf("%s token still passes after reuse revoked the session: %d", name, r.status)
+			}
+		}
+		wantError(t, e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+refreshOf(n)+`"}`), 401, "session_not_found")
+	})
+}
+
+// With the feed down and the store failing, the gate fails closed: 503
+// store_unavailable with Retry-After and no detail of the store's error,
+// for a bearer token, for /user, and for an expired access cookie whose
+// refresh needs the store.
+func TestGate_StoreDown_FailsClosedWith503(t *testing.T) {
+	q := &quietFeed{Store: openMemory(t)}
+	e := newEnv(t, q)
+	s := e.login(alice)
+	ck := cookieHeader(s.cookie)
+	feedHandler{e.g}.Healthy(false)
+	q.down.Store(true)
+	r := e.do("GET", "/app", "", bearer(s)...)
+	wantError(t, r, 503, "store_unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if strings.Contains(r.raw, "127.0.0.1") || strings.Contains(r.raw, "refused") {
+		t.Errorf("store error leaked to the client: %s", r.raw)
+	}
+	wantError(t, e.do("GET", "/auth/v1/user", "", bearer(s)...), 503, "store_unavailable")
+	// expired access cookie, refresh needs the store: refused, not let through
+	e.clock.Advance(2 * time.Hour)
+	wantError(t, e.do("GET", "/app", "", "Cookie", ck, "Accept", "application/json"), 503, "store_unavailable")
 }

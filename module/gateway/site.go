@@ -27,6 +27,9 @@ type Site struct {
 	// Roles, when set, admits only sessions holding one of them; others
 	// get 403 no_access.
 	Roles []string
+	// CORSOrigins are the origins (as NormalizeOrigin returns them) whose
+	// pages may call the auth API with credentials.
+	CORSOrigins []string
 
 	// Logger is the site handler's logger (nil: the gateway's); lines
 	// about a request carry its host.
@@ -73,6 +76,9 @@ func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (
 		return nil, true, nil
 	}
 	if p == s.APIPrefix || strings.HasPrefix(p, s.APIPrefix+"/") {
+		if s.serveCORS(w, r) {
+			return nil, true, nil
+		}
 		s.serveAPI(w, r, strings.TrimPrefix(p, s.APIPrefix), clientIP)
 		return nil, true, nil
 	}
@@ -344,11 +350,17 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 			err = s.G.serveLogout(w, r, clientIP)
 		}
 	case "/user":
-		if r.Method != http.MethodGet {
-			err = methodNotAllowed(w, http.MethodGet)
-			break
+		switch r.Method {
+		case http.MethodGet:
+			err = s.G.serveUser(w, r)
+		case http.MethodPut:
+			if err = s.checkSameSite(r); err != nil {
+				break
+			}
+			err = s.G.serveUpdateUser(w, s.withOrigin(r), clientIP)
+		default:
+			err = methodNotAllowed(w, "GET, PUT")
 		}
-		err = s.G.serveUser(w, r)
 	case "/.well-known/jwks.json":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			err = methodNotAllowed(w, http.MethodGet)
@@ -397,9 +409,13 @@ func methodNotAllowed(w http.ResponseWriter, allow string) error {
 }
 
 // checkSameSite refuses state-changing requests a browser sent on behalf
-// of another site (login CSRF, SMS pumping from foreign pages). Clients
-// that are not browsers send neither header and pass.
+// of another site (login CSRF, SMS pumping from foreign pages), except
+// from the site's cors_origins. Clients that are not browsers send neither
+// header and pass.
 func (s *Site) checkSameSite(r *http.Request) error {
+	if s.corsOrigin(r) != "" {
+		return nil
+	}
 	refuse := apierr.New(http.StatusForbidden, apierr.CrossSiteRequest, "Cross-site requests to the auth API are refused.")
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":

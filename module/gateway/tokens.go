@@ -42,23 +42,40 @@ func (g *Gateway) Refresh(ctx context.Context, token string) (tokenResponse, err
 }
 
 func (g *Gateway) refresh(ctx context.Context, token string, actor Actor) (tokenResponse, error) {
-	uk, hash, ok := session.ParseRefreshToken(token)
+	tokenKey, hash, ok := session.ParseRefreshToken(token)
 	if !ok {
 		return tokenResponse{}, errSession()
 	}
 	now := g.now()
-	next, nextHash, err := session.NewRefreshToken(uk)
-	if err != nil {
-		return tokenResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not rotate the session.", err)
-	}
-	res, err := g.cfg.Store.Rotate(ctx, store.RotateRequest{
-		User: store.UserKey(uk), OldHash: hash, NewHash: nextHash, Now: now, ReuseInterval: g.cfg.RefreshReuse,
-		Inactivity: g.cfg.Inactivity,
+	// The token names the key of its phone when it was issued: after a
+	// phone change its session lives under the new phone's key (homes),
+	// and the new token names that one.
+	var (
+		res  store.RotateResult
+		next string
+	)
+	uk, _, err := g.homes(ctx, store.UserKey(tokenKey), "", func(k store.UserKey) (bool, error) {
+		t, nextHash, err := session.NewRefreshToken(string(k))
+		if err != nil {
+			return false, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not rotate the session.", err)
+		}
+		r, err := g.cfg.Store.Rotate(ctx, store.RotateRequest{
+			User: k, OldHash: hash, NewHash: nextHash, Now: now, ReuseInterval: g.cfg.RefreshReuse,
+			Inactivity: g.cfg.Inactivity,
+		})
+		if err != nil {
+			// a reuse (or idle) revocation may have run with its reply
+			// lost: the caller announces those, so have them announced again
+			g.repairLater(k)
+			return false, err
+		}
+		res, next = r, t
+		return r.Status != store.RotateNotFound, nil
 	})
 	if err != nil {
-		// a reuse (or idle) revocation may have run with its reply lost:
-		// the caller announces those, so have them announced again
-		g.repairLater(store.UserKey(uk))
+		if e, ok := err.(*apierr.Error); ok {
+			return tokenResponse{}, e
+		}
 		return tokenResponse{}, storeError(err)
 	}
 	switch res.Status {
@@ -75,21 +92,22 @@ func (g *Gateway) refresh(ctx context.Context, token string, actor Actor) (token
 		g.auditEvent("session_idle_ended", auditFields(actor, res.Session.UserID, res.Session.ID, "")...)
 		return tokenResponse{}, errSession()
 	case store.RotateOK:
+		res.User = g.settle(ctx, uk, res.User)
 		roles, deny := g.admit(res.User, now)
 		switch deny {
 		case "":
 			return g.issue(res.User, res.Session, next, now, roles)
 		case denyBanned:
-			g.endSessions(ctx, store.UserKey(uk), []string{res.Session.ID}, now)
+			g.endSessions(ctx, uk, []string{res.Session.ID}, now)
 			return tokenResponse{}, apierr.New(http.StatusForbidden, apierr.UserBanned, "User is banned.")
 		default:
-			g.endSessions(ctx, store.UserKey(uk), []string{res.Session.ID}, now)
+			g.endSessions(ctx, uk, []string{res.Session.ID}, now)
 			return tokenResponse{}, errSession()
 		}
 	}
 	// A ban ends every session, so a banned user's refresh finds none;
 	// the holder of an authentic refresh token learns why.
-	if u, ok, err := g.cfg.Store.User(ctx, store.UserKey(uk)); err == nil && ok && u.Banned(now) {
+	if u, ok, err := g.cfg.Store.User(ctx, uk); err == nil && ok && u.Banned(now) {
 		return tokenResponse{}, apierr.New(http.StatusForbidden, apierr.UserBanned, "User is banned.")
 	}
 	return tokenResponse{}, errSession()
@@ -113,19 +131,18 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP s
 	// An expired access token still names its session (its signature is
 	// checked): signing out after an idle hour must end the session, not
 	// leave a refresh cookie that signs the person back in.
-	claims, err := g.authenticateAllowExpired(r)
+	claims, uk, err := g.authenticateAllowExpired(r)
 	if err != nil {
 		g.clearSessionCookies(w)
 		if errors.Is(err, errRevoked) && g.firstReannounce(claims.SessionID, g.now()) {
 			// the retry of a logout whose reply was lost finds its session
 			// revoked, maybe never announced: announce the person's
 			// revocations again (idempotent) before answering
-			g.reannounce(r.Context(), g.userKey(claims.Phone), g.now())
+			g.reannounce(r.Context(), uk, g.now())
 		}
 		return err
 	}
 	now := g.now()
-	uk := g.userKey(claims.Phone)
 	ids, err := g.cfg.Store.Revoke(r.Context(), uk, scope, claims.SessionID, now)
 	// Revoked ids with an error mean the revocation is stored but its
 	// announcement failed: refuse the sessions here at once, announce
@@ -154,59 +171,66 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request, clientIP s
 }
 
 func (g *Gateway) serveUser(w http.ResponseWriter, r *http.Request) error {
-	claims, err := g.authenticate(r)
+	claims, uk, err := g.authenticate(r)
 	if errors.Is(err, errRevoked) {
-		g.revokedSeen(g.userKey(claims.Phone), claims.SessionID, g.now())
+		g.revokedSeen(uk, claims.SessionID, g.now())
 	}
 	if err != nil {
 		return err
 	}
-	u, ok, err := g.cfg.Store.User(r.Context(), g.userKey(claims.Phone))
+	u, ok, err := g.cfg.Store.User(r.Context(), uk)
 	if err != nil {
 		return storeError(err)
 	}
 	if !ok || u.ID != claims.Subject {
 		return apierr.New(http.StatusNotFound, "user_not_found", "User not found.")
 	}
-	writeJSON(w, http.StatusOK, g.userJSON(u))
+	writeJSON(w, http.StatusOK, g.userJSON(g.settle(r.Context(), uk, u)))
 	return nil
 }
 
 // authenticate checks the request's access token and that its session is
 // live in the store (API routes can afford the round trip; the gate uses
-// the feed instead).
-func (g *Gateway) authenticate(r *http.Request) (session.Claims, error) {
+// the feed instead). It returns the key the session lives under: its
+// phone's, or the one its user moved to since the token was signed.
+func (g *Gateway) authenticate(r *http.Request) (session.Claims, store.UserKey, error) {
 	return g.authenticateToken(r, false)
 }
 
 // authenticateAllowExpired is authenticate for logout: an authentic token
 // past its exp still identifies the session to end.
-func (g *Gateway) authenticateAllowExpired(r *http.Request) (session.Claims, error) {
+func (g *Gateway) authenticateAllowExpired(r *http.Request) (session.Claims, store.UserKey, error) {
 	return g.authenticateToken(r, true)
 }
 
-func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session.Claims, error) {
+func (g *Gateway) authenticateToken(r *http.Request, allowExpired bool) (session.Claims, store.UserKey, error) {
 	tok, _ := g.requestToken(r)
 	if tok == "" {
-		return session.Claims{}, apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "This endpoint requires a bearer token.")
+		return session.Claims{}, "", apierr.New(http.StatusUnauthorized, apierr.NoAuthorization, "This endpoint requires a bearer token.")
 	}
 	now := g.now()
 	claims, err := g.tokens().Verify(tok, now)
 	if err != nil && !(allowExpired && errors.Is(err, session.ErrExpired) && claims.SessionID != "") {
-		return session.Claims{}, apierr.Wrap(http.StatusUnauthorized, apierr.BadJWT, "Invalid or expired access token.", err)
+		return session.Claims{}, "", apierr.Wrap(http.StatusUnauthorized, apierr.BadJWT, "Invalid or expired access token.", err)
 	}
-	s, ok, err := g.cfg.Store.Session(r.Context(), g.userKey(claims.Phone), claims.SessionID)
+	var s store.Session
+	uk, ok, err := g.homes(r.Context(), g.userKey(claims.Phone), claims.Subject, func(k store.UserKey) (bool, error) {
+		var found bool
+		var err error
+		s, found, err = g.cfg.Store.Session(r.Context(), k, claims.SessionID)
+		return found, err
+	})
 	if err != nil {
-		return session.Claims{}, storeError(err)
+		return session.Claims{}, "", storeError(err)
 	}
 	if !ok || !s.Active(now) {
 		if ok && !s.RevokedAt.IsZero() {
 			// the answer is the same; the caller may announce it again
-			return claims, apierr.Wrap(http.StatusUnauthorized, apierr.SessionNotFound, errSession().Msg, errRevoked)
+			return claims, uk, apierr.Wrap(http.StatusUnauthorized, apierr.SessionNotFound, errSession().Msg, errRevoked)
 		}
-		return session.Claims{}, errSession()
+		return session.Claims{}, "", errSession()
 	}
-	return claims, nil
+	return claims, uk, nil
 }
 
 // errRevoked marks a session found revoked in the store (the claims are

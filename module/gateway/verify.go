@@ -60,11 +60,11 @@ func (g *Gateway) Verify(ctx context.Context, req verifyRequest, clientIP string
 func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (tokenResponse, error) {
 	clientIP := actor.IP
 	switch req.Type {
-	case "sms", "whatsapp", "voice":
+	case "sms", "whatsapp", "voice", "phone_change":
 	default:
-		return tokenResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms", "whatsapp" or "voice".`)
+		return tokenResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, `type must be "sms", "whatsapp", "voice" or "phone_change".`)
 	}
-	num, err := phone.Parse(req.Phone)
+	num, err := parsePhone(req.Phone)
 	if err != nil {
 		return tokenResponse{}, phoneError(err)
 	}
@@ -103,6 +103,14 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 		g.refuseOTP(ctx, num, clientIP, outcome)
 		return tokenResponse{}, errOTP()
 	}
+	// a phone change's code completes the change, and only that
+	if (req.Type == "phone_change") != (c.ChangeOf != "") {
+		g.refuseOTP(ctx, num, clientIP, "wrong_type")
+		return tokenResponse{}, errOTP()
+	}
+	if c.ChangeOf != "" {
+		return g.verifyChange(ctx, c, uk, clientIP, actor, now)
+	}
 	refresh, refreshHash, err := session.NewRefreshToken(string(uk))
 	if err != nil {
 		return tokenResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not start a session.", err)
@@ -130,6 +138,7 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 	}
 	switch res.Status {
 	case store.ConsumeOK:
+		res.User = g.settle(ctx, uk, res.User)
 	case store.ConsumeBanned:
 		g.refuseOTP(ctx, num, clientIP, "banned")
 		return tokenResponse{}, errOTP()
@@ -299,7 +308,7 @@ func (g *Gateway) userJSONWithRoles(u store.User, roles []string) userJSON {
 		ID:               u.ID,
 		Aud:              g.cfg.Audience,
 		Role:             "authenticated",
-		Phone:            u.Phone,
+		Phone:            apiPhone(u.Phone),
 		PhoneConfirmedAt: opt(u.ConfirmedAt),
 		ConfirmedAt:      opt(u.ConfirmedAt),
 		LastSignInAt:     opt(u.LastSignInAt),

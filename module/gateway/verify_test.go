@@ -35,7 +35,8 @@ func TestVerify_RightCode_StartsSessionWithContractBodyAndCookies(t *testing.T) 
 				t.Errorf("user lacks %s", k)
 			}
 		}
-		if u["phone"] != alice || u["role"] != "authenticated" || u["aud"] != "authenticated" {
+		// the API user object spells the phone as Supabase does: no '+'
+		if u["phone"] != alice[1:] || u["role"] != "authenticated" || u["aud"] != "authenticated" {
 			t.Errorf("user %v", u)
 		}
 		if u["app_metadata"].(map[string]any)["provider"] != "phone" {
@@ -225,5 +226,38 @@ func TestVerify_BadInput(t *testing.T) {
 		if r := e.do("POST", "/auth/v1/verify", body); r.status != 400 {
 			t.Errorf("%s: %d %s", body, r.status, r.raw)
 		}
+	}
+}
+
+// @supabase/auth-js verifyOtp spreads its params into the body, so
+// verifyOtp({phone, token, type, options: {captchaToken, redirectTo}})
+// posts an "options" object; it is accepted, as auth-js works unchanged.
+func TestVerify_AuthJSOptionsField_Accepted(t *testing.T) {
+	e := newEnv(t, openMemory(t))
+	if r := e.send(alice); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	code := e.sender.lastCode(t, alice)
+	r := e.do("POST", "/auth/v1/verify", `{"phone":"`+alice+`","token":"`+code+`","type":"sms","options":{"captchaToken":"x","redirectTo":"/"},"gotrue_meta_security":{"captcha_token":"x"}}`)
+	if r.status != 200 {
+		t.Fatalf("auth-js verifyOtp body with options: %d %s", r.status, r.raw)
+	}
+}
+
+// A wrong code is refused with the same body whether the phone has a user
+// (and a pending code) or not.
+func TestVerify_WrongCodeForKnownAndUnknownPhone_IdenticalRefusal(t *testing.T) {
+	e := newEnv(t, openMemory(t), func(c *Config) { c.CreateUser = false })
+	known, unknown := "+14155550111", "+14155550222"
+	e.do("POST", "/auth/v1/otp", `{"phone":"`+known+`","create_user":true}`)
+	e.verify(known, e.sender.lastCode(t, known))
+	e.clock.Advance(time.Hour)
+	e.send(known)
+	e.send(unknown)
+	a, b := e.verify(known, "000000"), e.verify(unknown, "000000")
+	wantError(t, a, 403, "otp_expired")
+	wantError(t, b, 403, "otp_expired")
+	if a.raw != b.raw {
+		t.Fatalf("bodies differ: %s vs %s", a.raw, b.raw)
 	}
 }

@@ -88,6 +88,19 @@ func (s *stubAPI) callsTo(path string) []stubCall {
 	return out
 }
 
+// waitCalls polls until path saw n calls or d passed, and returns the
+// count.
+func (s *stubAPI) waitCalls(path string, n int, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		got := len(s.callsTo(path))
+		if got >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, DefaultAPIPrefix)
 	if path == "/logout" {
@@ -557,6 +570,105 @@ func TestLoginPage_Browser(t *testing.T) {
 			t.Errorf("code step scrolls sideways on a phone: width %d", w)
 		}
 		testenv.Screenshot(t, ctx, "", "code-step-mobile")
+	})
+
+	// Pasting the whole SMS takes the code, even when the app name has
+	// digits ("Your 23andMe code is 654321"), not the text's first six
+	// digits.
+	t.Run("CodeStep_PasteWholeSMS_TakesCodeNotAppNameDigits", func(t *testing.T) {
+		ctx := f.tab(t, "")
+		toCodeStep(t, ctx, f, challenge(30))
+		f.api.queue("/verify", apiError(403, "otp_expired", "Token has expired or is invalid."))
+		js[bool](t, ctx, fmt.Sprintf(pasteJS, "Your 23andMe code is 654321", "code-0"))
+		if n := f.api.waitCalls("/verify", 1, 5*time.Second); n != 1 {
+			t.Fatalf("/verify calls %d", n)
+		}
+		if got := f.api.callsTo("/verify")[0].body["token"]; got != "654321" {
+			t.Errorf("token sent = %v, want 654321", got)
+		}
+	})
+
+	// While resends are rate limited (429 with Retry-After), a wrong code's
+	// error keeps the time left and Resend stays disabled.
+	t.Run("CodeStep_ResendRateLimited_WrongCodeKeepsTimeLeft", func(t *testing.T) {
+		ctx := f.tab(t, "")
+		toCodeStep(t, ctx, f, challenge(0))
+		limited := apiError(429, "over_sms_send_rate_limit", "Too many codes were sent to this number. Try again in 120 seconds.")
+		limited.header["Retry-After"] = "120"
+		f.api.queue("/resend", limited)
+		do(t, ctx, chromedp.Click(chromedp.ID("resend")))
+		waitErrorContains(t, ctx, "Try again in")
+		f.api.queue("/verify", apiError(403, "otp_expired", "Token has expired or is invalid."))
+		do(t, ctx, chromedp.Focus(chromedp.ID("code-0")), chromedp.SendKeys(chromedp.ID("code-0"), "111111"))
+		waitErrorContains(t, ctx, "That code is wrong")
+		if !js[bool](t, ctx, `document.getElementById("resend").disabled`) {
+			t.Error("#resend enabled again while the server still refuses resends for ~120 s")
+		}
+	})
+
+	// over_sms_send_rate_limit is per phone: after a mistyped number hits
+	// it, the person can still send to the right number.
+	t.Run("PhoneStep_RateLimited_OtherNumberStillSends", func(t *testing.T) {
+		ctx := f.tab(t, "")
+		limited := apiError(429, "over_sms_send_rate_limit", "Too many codes were sent to this number. Try again in 300 seconds.")
+		limited.header["Retry-After"] = "300"
+		f.api.queue("/otp", limited)
+		do(t, ctx, chromedp.SendKeys(chromedp.ID("phone"), "+14155550100"), chromedp.Click(chromedp.ID("send")))
+		waitErrorContains(t, ctx, "Try again in")
+		js[bool](t, ctx, `(() => { const p = document.getElementById("phone"); p.value = ""; p.focus(); return true; })()`)
+		do(t, ctx, chromedp.SendKeys(chromedp.ID("phone"), "+442071838750"), chromedp.KeyEvent(kb.Enter))
+		if n := f.api.waitCalls("/otp", 2, 3*time.Second); n != 2 {
+			t.Errorf("/otp calls = %d after changing the number, want 2 (per-phone limit blocks every number)", n)
+		}
+	})
+
+	// When Resend becomes available, a live region says so for
+	// screen-reader users.
+	t.Run("CodeStep_ResendAvailable_Announced", func(t *testing.T) {
+		ctx := f.tab(t, "")
+		toCodeStep(t, ctx, f, challenge(1))
+		do(t, ctx, chromedp.WaitEnabled(chromedp.ID("resend")))
+		live := js[string](t, ctx, `[...document.querySelectorAll("[aria-live],[role=status],[role=alert]")].map(e => e.textContent).join(" ")`)
+		if !strings.Contains(strings.ToLower(live), "code") {
+			t.Errorf("no live-region announcement when resend became available (live text %q)", live)
+		}
+	})
+
+	// Every error_code of the contract (and unknown ones, and non-JSON
+	// bodies) gives a human sentence, never a raw code, and keeps the
+	// person on the phone step with focus in the phone field.
+	t.Run("PhoneStep_EveryErrorCode_HumanSentenceFocusOnPhone", func(t *testing.T) {
+		for _, tc := range []struct {
+			status int
+			code   string
+			msg    string
+		}{
+			{400, "validation_failed", ""}, {400, "bad_json", ""}, {413, "request_too_large", ""},
+			{400, "captcha_failed", ""}, {403, "phone_not_allowed", ""}, {429, "over_request_rate_limit", ""},
+			{403, "phone_opted_out", ""}, {502, "sms_send_failed", ""}, {504, "provider_timeout", ""},
+			{503, "store_unavailable", ""}, {403, "cross_site_request", ""}, {500, "unexpected_failure", ""},
+			{418, "brand_new_code", ""},
+		} {
+			t.Run(tc.code, func(t *testing.T) {
+				ctx := f.tab(t, "")
+				f.api.queue("/otp", apiError(tc.status, tc.code, tc.msg))
+				do(t, ctx, chromedp.SendKeys(chromedp.ID("phone"), "+14155550100"), chromedp.Click(chromedp.ID("send")))
+				waitFor(t, ctx, "an error", `document.getElementById("error").textContent.length > 10`)
+				got := text(t, ctx, "error")
+				if strings.Contains(got, tc.code) || strings.Contains(got, "_") {
+					t.Errorf("error shows a raw code: %q", got)
+				}
+				if js[string](t, ctx, `document.activeElement.id`) != "phone" {
+					t.Error("focus not back in #phone")
+				}
+			})
+		}
+		t.Run("non-JSON 502", func(t *testing.T) {
+			ctx := f.tab(t, "")
+			f.api.queue("/otp", stubReply{status: 502, body: "<html>Bad Gateway</html>"})
+			do(t, ctx, chromedp.SendKeys(chromedp.ID("phone"), "+14155550100"), chromedp.Click(chromedp.ID("send")))
+			waitErrorContains(t, ctx, "Something went wrong")
+		})
 	})
 }
 

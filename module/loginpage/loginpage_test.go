@@ -3,11 +3,17 @@ package loginpage
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/otpgate/otpgate/module/internal/testenv"
 )
 
 func newPage(t *testing.T, o Options) *Page {
@@ -273,6 +279,61 @@ func TestTextColorOn(t *testing.T) {
 	} {
 		if got := textColorOn(bg); got != want {
 			t.Errorf("textColorOn(%s) = %s, want %s", bg, got, want)
+		}
+	}
+}
+
+// A hostile app name or return_to cannot inject markup or script, in the
+// served HTML or in the browser; the CSP is the strict nonce policy with a
+// fresh nonce per response; an accent colour with markup and unsafe
+// return_to paths are refused.
+func TestPage_HostileAppNameAndReturnTo_NoInjectionUnderStrictCSP(t *testing.T) {
+	evil := `"><img src=x onerror="window.pwned=1"></title><script>window.pwned=2</script>{{.Nonce}}`
+	page := newPage(t, Options{AppName: evil})
+	mux := http.NewServeMux()
+	mux.Handle("GET "+DefaultLoginPath, page)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	rt := `/x"><script>window.pwned=3</script>'-alert(1)-'`
+	a := get(t, page, DefaultLoginPath+"?return_to="+url.QueryEscape(rt))
+	b := get(t, page, DefaultLoginPath)
+	csp := a.Header().Get("Content-Security-Policy")
+	for _, d := range []string{"default-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'", "connect-src 'self'"} {
+		if !strings.Contains(csp, d) {
+			t.Errorf("CSP %q lacks %q", csp, d)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") || csp == b.Header().Get("Content-Security-Policy") {
+		t.Errorf("CSP not a fresh strict nonce policy: %q", csp)
+	}
+	if strings.Contains(a.Body.String(), "<script>window.pwned") || strings.Contains(a.Body.String(), "<img src=x") {
+		t.Error("markup injected")
+	}
+
+	ctx, cancel := chromedp.NewContext(testenv.Chromium(t))
+	defer cancel()
+	do(t, ctx, chromedp.Navigate(srv.URL+DefaultLoginPath+"?return_to="+url.QueryEscape(rt)), chromedp.WaitVisible(chromedp.ID("phone")))
+	time.Sleep(200 * time.Millisecond)
+	if v := js[string](t, ctx, `String(window.pwned)`); v != "undefined" {
+		t.Errorf("script ran: pwned=%s", v)
+	}
+	if got := text(t, ctx, "title"); got != "Sign in to "+evil {
+		t.Errorf("h1 = %q", got)
+	}
+	if got := js[string](t, ctx, `document.getElementById("otpgate").getAttribute("data-return-to")`); got != rt {
+		t.Errorf("data-return-to = %q, want %q", got, rt)
+	}
+	if n := js[int](t, ctx, `document.querySelectorAll('script:not([type="application/json"])').length`); n != 1 {
+		t.Errorf("%d script elements", n)
+	}
+
+	if _, err := New(Options{AccentColor: `red;}</style><script>alert(1)</script>`}); err == nil {
+		t.Error("accent colour with markup accepted")
+	}
+	for _, p := range []string{"javascript:alert(1)", "https://evil.example/", "//evil.example", "/\\evil.example", "/%2F%2Fevil.example", "/%5Cevil", "/\t/evil", "/a/../..//evil", "/%2e%2e/%2fevil", " /x"} {
+		if got := SafeReturnTo(p); got != "/" {
+			t.Errorf("SafeReturnTo(%q) = %q", p, got)
 		}
 	}
 }

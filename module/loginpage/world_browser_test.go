@@ -501,7 +501,7 @@ func TestLoginPage_OtherChannels_Browser(t *testing.T) {
 		t.Errorf("after WhatsApp: %q, want SMS and voice, waiting for the cooldown", got)
 	}
 	js[bool](t, ctx, fmt.Sprintf(pasteJS, "123456", "code-0"))
-	if n := review3WaitCalls(f, "/verify", 1, 5*time.Second); n != 1 || f.api.callsTo("/verify")[0].body["type"] != "whatsapp" {
+	if n := f.api.waitCalls("/verify", 1, 5*time.Second); n != 1 || f.api.callsTo("/verify")[0].body["type"] != "whatsapp" {
 		t.Errorf("/verify calls %+v, want type whatsapp", f.api.callsTo("/verify"))
 	}
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Load test: plain reverse_proxy vs otpgate + reverse_proxy vs forward_auth,
+# Load test: plain reverse_proxy vs otpgate + reverse_proxy (with and without
+# a roles rule) vs forward_auth,
 # measured in one run on one machine with wrk. Usage:
 #   scripts/loadtest/run.sh [duration] [connections]
 # LOADTEST_REDIS=1 runs otpgate on a private redis-server (port 6390)
@@ -26,7 +27,7 @@ TOKEN=$(curl -fs -X POST http://127.0.0.1:9002/auth/v1/verify -H 'Content-Type: 
 	-d '{"type":"sms","phone":"+12015550100","token":"123456"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 bin/authsvc -addr 127.0.0.1:9100 -jwks http://127.0.0.1:9002/auth/v1/.well-known/jwks.json &
 for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9100/verify && break; sleep 0.1; done
-for port in 9001 9002 9003; do
+for port in 9001 9002 9003 9004; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:$port/)
 	[ "$code" = 200 ] || { echo "port $port answered $code"; cat "$work/caddy.log"; exit 1; }
 done
@@ -37,7 +38,7 @@ run 9001 >/dev/null # warm-up
 ROUNDS=${ROUNDS:-5}
 declare -A rps
 for round in $(seq "$ROUNDS"); do
-	for port in 9001 9002 9003; do
+	for port in 9001 9002 9004 9003; do
 		r=$(run $port)
 		rps[$port]="${rps[$port]:-} $r"
 	done
@@ -46,9 +47,11 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {print v[i
 plain=$(echo "${rps[9001]}" | median)
 gate=$(echo "${rps[9002]}" | median)
 fwd=$(echo "${rps[9003]}" | median)
+roles=$(echo "${rps[9004]}" | median)
 echo "wrk -t2 -c$CONN -d$DUR, median of $ROUNDS interleaved rounds (req/s), store: ${OTPGATE_STORE:-memory}"
-for port in 9001 9002 9003; do echo "  port $port rounds:${rps[$port]}"; done
+for port in 9001 9002 9004 9003; do echo "  port $port rounds:${rps[$port]}"; done
 printf '%-40s %10s %8s\n' "set-up" "req/s" "ratio"
 printf '%-40s %10.0f %8s\n' "reverse_proxy" "$plain" "1.00"
 printf '%-40s %10.0f %8.2f\n' "otpgate + reverse_proxy (ES256)" "$gate" "$(echo "$gate / $plain" | bc -l)"
+printf '%-40s %10.0f %8.2f\n' "otpgate + roles admin + reverse_proxy" "$roles" "$(echo "$roles / $plain" | bc -l)"
 printf '%-40s %10.0f %8.2f\n' "forward_auth (Go JWT service)" "$fwd" "$(echo "$fwd / $plain" | bc -l)"

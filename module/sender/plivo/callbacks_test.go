@@ -2,8 +2,10 @@ package plivo
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	plivogo "github.com/plivo/plivo-go/v7"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -296,5 +299,146 @@ func TestCallbacks_OnlyPOST(t *testing.T) {
 	assertRefused(t, w, http.StatusMethodNotAllowed, "method_not_allowed")
 	if w.Header().Get("Allow") != http.MethodPost {
 		t.Fatalf("Allow = %q", w.Header().Get("Allow"))
+	}
+}
+
+// signedRequest builds a callback request for target (the URL the request
+// really arrives at) signed over signedURL with nonce.
+func signedRequest(f *testenv.FakePlivo, target, signedURL, nonce string, params url.Values) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(params.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("X-Plivo-Signature-V3-Nonce", nonce)
+	r.Header.Set("X-Plivo-Signature-V3", f.SignV3(signedURL, nonce, params))
+	return r
+}
+
+// firstValues is a form as plivo-go's signature functions take it.
+func firstValues(v url.Values) map[string]string {
+	m := map[string]string{}
+	for k, vs := range v {
+		m[k] = vs[0]
+	}
+	return m
+}
+
+// A callback whose processing failed (503) has not been honoured: its
+// nonce is forgotten, so Plivo's redelivery of the same request is
+// processed, not refused as a replay.
+func TestCallbacks_Inbound_FailedProcessing_RedeliveryProcessed(t *testing.T) {
+	f := testenv.NewFakePlivo(t)
+	c, rec, _ := newCallbacks(f)
+	fail := true
+	okInbound := c.OnInbound
+	c.OnInbound = func(ctx context.Context, from string, out bool) error {
+		if fail {
+			return errors.New("redis blip")
+		}
+		return okInbound(ctx, from, out)
+	}
+	params := url.Values{"From": {"14155550199"}, "To": {"14155550100"}, "Text": {"STOP"}, "Type": {"sms"}}
+	const nonce = "31415926535897932384"
+	w := serve(c.ServeInbound, signedRequest(f, inboundURL, inboundURL, nonce, params))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("first delivery: %d, want 503", w.Code)
+	}
+	fail = false
+	w = serve(c.ServeInbound, signedRequest(f, inboundURL, inboundURL, nonce, params))
+	if w.Code != http.StatusOK || len(rec.inbound) != 1 {
+		t.Fatalf("redelivery after a 503: status %d, inbound %+v; want 200 and the STOP recorded", w.Code, rec.inbound)
+	}
+}
+
+// Only a request with a valid signature uses up its nonce: a forged one
+// cannot burn the nonce of a genuine one.
+func TestCallbacks_ForgedRequest_DoesNotBurnTheNonce(t *testing.T) {
+	f := testenv.NewFakePlivo(t)
+	c, rec, _ := newCallbacks(f)
+	params := statusParams()
+	const nonce = "27182818284590452353"
+	forged := signedRequest(f, statusURL, statusURL, nonce, params)
+	forged.Header.Set("X-Plivo-Signature-V3", "AAAA"+forged.Header.Get("X-Plivo-Signature-V3")[4:])
+	assertRefused(t, serve(c.ServeStatus, forged), http.StatusForbidden, "invalid_signature")
+	if w := serve(c.ServeStatus, signedRequest(f, statusURL, statusURL, nonce, params)); w.Code != http.StatusOK || len(rec.statuses) != 1 {
+		t.Fatalf("genuine request after a forged one with its nonce: %d", w.Code)
+	}
+	// and the same nonce on the other endpoint is a replay
+	in := url.Values{"From": {"14155550199"}, "Text": {"STOP"}}
+	assertRefused(t, serve(c.ServeInbound, signedRequest(f, inboundURL, inboundURL, nonce, in)), http.StatusForbidden, "invalid_signature")
+}
+
+// The URL the handler reconstructs is the one plivo-go's own
+// ValidateSignatureV3 accepts, for the URL shapes Plivo calls: query
+// strings (sorted, repeated keys), escaped paths, ports, TLS and not.
+func TestCallbacks_Signature_AgreesWithPlivoGo(t *testing.T) {
+	f := testenv.NewFakePlivo(t)
+	c, _, _ := newCallbacks(f)
+	params := statusParams()
+	params.Set("Text", "a+b=c&d ü") // characters that need form encoding
+	for i, u := range []string{
+		"https://auth.example.com/auth/v1/plivo/status",
+		"https://auth.example.com/auth/v1/plivo/status?site=b&a=1",
+		"https://auth.example.com/auth/v1/plivo/status?x=1&x=2",
+		"https://auth.example.com:8443/auth/v1/plivo/status",
+		"http://auth.example.com/auth/v1/plivo/status?q=a%20b",
+		"https://auth.example.com/auth/v1/plivo/st%61tus",
+	} {
+		nonce := "1000000000000000000" + string(rune('0'+i))
+		r := signedRequest(f, u, u, nonce, params)
+		if !strings.HasPrefix(u, "https") {
+			r.TLS = nil
+		}
+		form, _ := url.ParseQuery(params.Encode())
+		if !plivogo.ValidateSignatureV3(u, nonce, http.MethodPost, r.Header.Get("X-Plivo-Signature-V3"), f.AuthToken, firstValues(form)) {
+			t.Fatalf("%s: plivo-go itself refuses the test signature", u)
+		}
+		if w := serve(c.ServeStatus, r); w.Code != http.StatusOK {
+			t.Errorf("%s: %d %s", u, w.Code, w.Body)
+		}
+	}
+}
+
+// Over a real TLS listener (as Caddy serves it), the scheme, host:port and
+// query of the signed URL come from the connection; an X-Forwarded-* header
+// sent by anyone does not change the URL checked.
+func TestCallbacks_SignedURL_FromConnectionNotForwardedHeaders(t *testing.T) {
+	f := testenv.NewFakePlivo(t)
+	c, rec, _ := newCallbacks(f)
+	srv := httptest.NewTLSServer(http.HandlerFunc(c.ServeStatus))
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+
+	target := srv.URL + "/auth/v1/plivo/status?b=2&a=1"
+	params := statusParams()
+	post := func(signedURL, nonce string, hdr map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(params.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Plivo-Signature-V3-Nonce", nonce)
+		req.Header.Set("X-Plivo-Signature-V3", f.SignV3(signedURL, nonce, params))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := post(target, "n1", nil); got != http.StatusOK {
+		t.Fatalf("genuine over TLS: %d", got)
+	}
+	// A signature over another host, claimed through forwarding headers.
+	other := strings.Replace(target, "127.0.0.1", "evil.example", 1)
+	if got := post(other, "n2", map[string]string{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}); got != http.StatusForbidden {
+		t.Fatalf("signature over a forwarded host accepted: %d", got)
+	}
+	// http:// signature for an https request
+	if got := post(strings.Replace(target, "https://", "http://", 1), "n3", nil); got != http.StatusForbidden {
+		t.Fatalf("signature over http accepted on https: %d", got)
+	}
+	if len(rec.statuses) != 1 {
+		t.Fatalf("statuses %d, want 1", len(rec.statuses))
 	}
 }

@@ -2,7 +2,10 @@ package plivo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otpgate/otpgate/module/internal/testenv"
 	"github.com/otpgate/otpgate/module/sender"
@@ -453,5 +457,126 @@ func TestProviderText_RedactsAndShortens(t *testing.T) {
 	}
 	if got := providerText(`{"error":{"dst":["482913 invalid"]}}`, secrets); strings.Contains(got, "482913") {
 		t.Fatalf("object error not redacted: %q", got)
+	}
+}
+
+// A provider that echoes the request (code, text, destination) in an error
+// body, as JSON, HTML or plain text, does not get the code into the error
+// or the logs.
+func TestSend_ProviderEchoesRequest_CodeNeverInErrorsOrLogs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   func(raw string) string
+	}{
+		{"json echo", 400, func(raw string) string {
+			b, _ := json.Marshal(map[string]string{"error": "bad request: " + raw})
+			return string(b)
+		}},
+		{"html echo", 502, func(raw string) string { return "<html><pre>" + raw + "</pre></html>" }},
+		{"2xx garbage echo", 202, func(raw string) string { return "{" + raw }},
+		{"2xx error field", 202, func(raw string) string { b, _ := json.Marshal(map[string]any{"error": raw}); return string(b) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				raw, _ := io.ReadAll(r.Body)
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body(string(raw)))
+			}))
+			defer srv.Close()
+			core, logs := observer.New(zap.DebugLevel)
+			s, err := New(Config{AuthID: "MAID", AuthToken: "tok", From: testFrom, APIURL: srv.URL}, zap.New(core))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Send(context.Background(), smsMessage())
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, secret := range []string{testCode, "14155550199", "tok"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q contains %q", err, secret)
+				}
+			}
+			for _, e := range logs.All() {
+				b, _ := json.Marshal(e.ContextMap())
+				if strings.Contains(e.Message+string(b), testCode) {
+					t.Errorf("log %q %s contains the code", e.Message, b)
+				}
+			}
+		})
+	}
+}
+
+// A provider that sends headers and then stalls the body is bounded by
+// the timeout, as is one that streams an endless body.
+func TestSend_StalledOrEndlessBody_Bounded(t *testing.T) {
+	stall := make(chan struct{})
+	defer close(stall)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"message_uuid":[`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	s, err := New(Config{AuthID: "MAID", AuthToken: "tok", From: testFrom, APIURL: srv.URL, Timeout: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Send(context.Background(), smsMessage())
+	if !errors.Is(err, sender.ErrTimeout) {
+		t.Fatalf("stalled body: err = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("stalled body took %v", d)
+	}
+
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		chunk := []byte(strings.Repeat(" ", 64<<10))
+		for i := 0; i < 64; i++ { // 4 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer endless.Close()
+	s2, _ := New(Config{AuthID: "MAID", AuthToken: "tok", From: testFrom, APIURL: endless.URL, Timeout: 5 * time.Second}, nil)
+	if _, err := s2.Send(context.Background(), smsMessage()); err == nil || errors.Is(err, sender.ErrTimeout) {
+		t.Fatalf("4 MiB answer: err = %v, want a send failure", err)
+	}
+}
+
+// The WhatsApp request is an approved authentication template: code as body
+// parameter and as the copy-code (url) button parameter at index "0", no
+// free text, log false; byte for byte.
+func TestSend_WhatsApp_RawPayloadIsTheTemplateOnly(t *testing.T) {
+	f := testenv.NewFakePlivo(t)
+	s := newSender(t, f, func(c *Config) { c.WhatsAppTemplate, c.WhatsAppLanguage = "otp_auth", "en_US" })
+	m := smsMessage()
+	m.Channel = sender.WhatsApp
+	if _, err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := onlyMessage(t, f)
+	var raw map[string]any
+	if err := json.Unmarshal(got.Raw, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["type"] != "whatsapp" || raw["dst"] != "14155550199" || raw["src"] != testFrom || raw["log"] != false {
+		t.Errorf("envelope: %s", got.Raw)
+	}
+	if _, ok := raw["text"]; ok {
+		t.Errorf("free text sent with a template: %s", got.Raw)
+	}
+	tpl, _ := json.Marshal(raw["template"])
+	want := `{"components":[{"parameters":[{"text":"482913","type":"text"}],"type":"body"},{"index":"0","parameters":[{"text":"482913","type":"text"}],"sub_type":"url","type":"button"}],"language":"en_US","name":"otp_auth"}`
+	if string(tpl) != want {
+		t.Errorf("template\n got %s\nwant %s", tpl, want)
 	}
 }

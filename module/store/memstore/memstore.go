@@ -86,6 +86,26 @@ type person struct {
 	user      *store.User
 	sessions  map[string]*sessionRec
 	tokens    map[string]*tokenRec
+	// moved holds the forwards of users that moved away (by user ID), in
+	// Redis: the key otpgate:{<user>}:moved.
+	moved map[string]*forwardRec
+}
+
+// forwardRec is a forward to the key a user moved to, with the move's
+// record until the move finished (in this store a move never stops
+// halfway, so rec is always nil once MoveUser returns).
+type forwardRec struct {
+	to   store.UserKey
+	rec  *moveRec
+	wall time.Time
+}
+
+// moveRec is what a move takes from the old key: the user, its sessions
+// and refresh tokens.
+type moveRec struct {
+	user     store.User
+	sessions map[string]*sessionRec
+	tokens   map[string]*tokenRec
 }
 
 type challengeRec struct {
@@ -192,6 +212,15 @@ func checkID(id string) error {
 	return nil
 }
 
+// checkUser refuses a user key the Redis store refuses (it is the hash tag
+// of the person's keys there), to keep both stores alike.
+func checkUser(u store.UserKey) error {
+	if u == "" || strings.ContainsAny(string(u), "{}") {
+		return fmt.Errorf("%w: user key empty or with braces", store.ErrInvalid)
+	}
+	return nil
+}
+
 func indexMember(id string, key store.UserKey) string { return id + ":" + string(key) }
 
 // indexAdd and indexRemove keep s.index and s.byID; s.mu is held.
@@ -220,7 +249,7 @@ func (s *Store) person(key store.UserKey, wall time.Time, create bool) *person {
 		if !create {
 			return nil
 		}
-		p = &person{sessions: make(map[string]*sessionRec), tokens: make(map[string]*tokenRec)}
+		p = &person{sessions: make(map[string]*sessionRec), tokens: make(map[string]*tokenRec), moved: make(map[string]*forwardRec)}
 		s.people[key] = p
 		return p
 	}
@@ -251,11 +280,16 @@ func (p *person) expire(wall time.Time) {
 			delete(p.tokens, h)
 		}
 	}
+	for id, f := range p.moved {
+		if !alive(f.wall, wall) {
+			delete(p.moved, id)
+		}
+	}
 }
 
 func (p *person) empty() bool {
 	return p.challenge == nil && p.sends == nil && p.cooldown == nil && p.failures == nil &&
-		!p.optedOut && p.user == nil && len(p.sessions) == 0 && len(p.tokens) == 0
+		!p.optedOut && p.user == nil && len(p.sessions) == 0 && len(p.tokens) == 0 && len(p.moved) == 0
 }
 
 // write is called at the start of every mutation, under s.mu: it reads the
@@ -316,6 +350,10 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 	if err := store.CheckLimit(window); err != nil {
 		return store.Decision{}, err
 	}
+	// The limit's shape is part of the key, as in the Redis store: two
+	// limits on one key (two sites counting one IP) must not trim each
+	// other's logs.
+	key = fmt.Sprintf("%s\x00%d/%d", key, limit, window.Milliseconds())
 	now = ms(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -335,6 +373,9 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 
 // BeginSend implements store.Store.
 func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.SendResult, error) {
+	if err := checkUser(req.User); err != nil {
+		return store.SendResult{}, err
+	}
 	if err := req.Check(); err != nil {
 		return store.SendResult{}, err
 	}
@@ -367,6 +408,16 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 	if req.RequireUser && !p.known(req.ListedOK) {
 		return store.SendResult{Status: store.SendUnknownUser}, nil
 	}
+	changeOf := req.Challenge.ChangeOf
+	if req.Resend {
+		changeOf = ""
+		if old := p.challenge; old != nil && now.Before(old.keepUntil) {
+			changeOf = old.c.ChangeOf
+		}
+	}
+	if changeOf != "" && p.user != nil && p.user.ID != changeOf {
+		return store.SendResult{Status: store.SendTaken}, nil
+	}
 	if p.user != nil && p.user.Banned(now) {
 		return store.SendResult{Status: store.SendBanned}, nil
 	}
@@ -386,6 +437,8 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		c.CreateUser = old.c.CreateUser
 		c.Metadata = cloneBytes(old.c.Metadata)
 		c.Origin = old.c.Origin
+		c.ChangeOf = old.c.ChangeOf
+		c.ChangeFrom = old.c.ChangeFrom
 	}
 	c.Attempts = 0
 	c.SentAt = ms(c.SentAt)
@@ -396,6 +449,9 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 
 // AbortSend implements store.Store.
 func (s *Store) AbortSend(ctx context.Context, user store.UserKey, challengeID string) error {
+	if err := checkUser(user); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wall := s.write()
@@ -417,6 +473,9 @@ func (s *Store) AbortSend(ctx context.Context, user store.UserKey, challengeID s
 
 // Challenge implements store.Store.
 func (s *Store) Challenge(ctx context.Context, user store.UserKey) (store.Challenge, bool, int, error) {
+	if err := checkUser(user); err != nil {
+		return store.Challenge{}, false, 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.person(user, s.clock(), false)
@@ -452,6 +511,9 @@ func (p *person) current(id string, now time.Time) *challengeRec {
 
 // Attempt implements store.Store.
 func (s *Store) Attempt(ctx context.Context, req store.AttemptRequest) (store.AttemptResult, error) {
+	if err := checkUser(req.User); err != nil {
+		return store.AttemptResult{}, err
+	}
 	if err := req.Check(); err != nil {
 		return store.AttemptResult{}, err
 	}
@@ -527,6 +589,9 @@ func later(a, b time.Time) time.Time {
 
 // Consume implements store.Store.
 func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.ConsumeResult, error) {
+	if err := checkUser(req.User); err != nil {
+		return store.ConsumeResult{}, err
+	}
 	if err := req.Check(); err != nil {
 		return store.ConsumeResult{}, err
 	}
@@ -597,6 +662,9 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 
 // User implements store.Store.
 func (s *Store) User(ctx context.Context, user store.UserKey) (store.User, bool, error) {
+	if err := checkUser(user); err != nil {
+		return store.User{}, false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.person(user, s.clock(), false)
@@ -608,6 +676,9 @@ func (s *Store) User(ctx context.Context, user store.UserKey) (store.User, bool,
 
 // Session implements store.Store.
 func (s *Store) Session(ctx context.Context, user store.UserKey, sessionID string) (store.Session, bool, error) {
+	if err := checkUser(user); err != nil {
+		return store.Session{}, false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.person(user, s.clock(), false)
@@ -623,6 +694,9 @@ func (s *Store) Session(ctx context.Context, user store.UserKey, sessionID strin
 
 // Rotate implements store.Store.
 func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.RotateResult, error) {
+	if err := checkUser(req.User); err != nil {
+		return store.RotateResult{}, err
+	}
 	if err := req.Check(); err != nil {
 		return store.RotateResult{}, err
 	}
@@ -670,6 +744,9 @@ func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.Rota
 
 // Revoke implements store.Store.
 func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.RevokeScope, sessionID string, now time.Time) ([]string, error) {
+	if err := checkUser(user); err != nil {
+		return nil, err
+	}
 	if scope != store.RevokeOne && scope != store.RevokeAll && scope != store.RevokeOthers {
 		return nil, store.ErrInvalid
 	}
@@ -699,6 +776,9 @@ func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.Revo
 
 // Reannounce implements store.Store.
 func (s *Store) Reannounce(ctx context.Context, user store.UserKey, now time.Time) ([]string, error) {
+	if err := checkUser(user); err != nil {
+		return nil, err
+	}
 	now = ms(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -826,6 +906,9 @@ func (s *Store) replay(since time.Time) []string {
 // SetOptOut implements store.Store. An opt-out never expires: only the
 // owner's START clears it.
 func (s *Store) SetOptOut(ctx context.Context, user store.UserKey, out bool, now time.Time) error {
+	if err := checkUser(user); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wall := s.write()
@@ -876,6 +959,9 @@ func (s *Store) Forget(ctx context.Context, key string) error {
 
 // Access implements store.Store.
 func (s *Store) Access(ctx context.Context, user store.UserKey, sessionID string) (store.Session, bool, store.User, bool, error) {
+	if err := checkUser(user); err != nil {
+		return store.Session{}, false, store.User{}, false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.person(user, s.clock(), false)
@@ -899,6 +985,9 @@ func (s *Store) Access(ctx context.Context, user store.UserKey, sessionID string
 
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (store.User, bool, error) {
+	if err := checkUser(req.User); err != nil {
+		return store.User{}, false, err
+	}
 	if err := req.Check(); err != nil {
 		return store.User{}, false, err
 	}
@@ -936,6 +1025,9 @@ func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (st
 
 // UpdateUser implements store.Store.
 func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.UserUpdate) (store.User, bool, error) {
+	if err := checkUser(user); err != nil {
+		return store.User{}, false, err
+	}
 	if err := upd.Check(); err != nil {
 		return store.User{}, false, err
 	}
@@ -974,6 +1066,9 @@ func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.Us
 // DeleteUser implements store.Store. The opt-out marker and the send log
 // stay: they protect the phone's owner, whoever signs in with it next.
 func (s *Store) DeleteUser(ctx context.Context, user store.UserKey, now time.Time) (store.User, []string, bool, error) {
+	if err := checkUser(user); err != nil {
+		return store.User{}, nil, false, err
+	}
 	now = ms(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1040,6 +1135,9 @@ func (s *Store) UserByID(ctx context.Context, id string) (store.UserEntry, bool,
 
 // Sessions implements store.Store.
 func (s *Store) Sessions(ctx context.Context, user store.UserKey, now time.Time) ([]store.Session, error) {
+	if err := checkUser(user); err != nil {
+		return nil, err
+	}
 	now = ms(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -21,6 +21,8 @@
 //	otpgate:{<user>}:s:<id>      session (hash), TTL session expiry
 //	otpgate:{<user>}:rt:<hash>   refresh token (hash), TTL session expiry
 //	otpgate:{<user>}:rts         refresh token index (sorted set), TTL last token expiry
+//	otpgate:{<user>}:moved       forwards of users that moved away (hash: <id> -> new key,
+//	                             rec:<id> -> the move's record until it finished), TTL last moved session
 //	otpgate:{users}:index        user index (sorted set, score 0, member "<id>:<user>"), no TTL
 //	otpgate:{lim:<key>}          Hit limit log (sorted set), TTL window
 //	otpgate:{seen:<key>}         FirstSeen marker, TTL ttl
@@ -139,6 +141,26 @@ var (
 	//go:embed lua/mark_indexed.lua
 	markIndexedSrc    string
 	markIndexedScript = redis.NewScript(markIndexedSrc)
+
+	//go:embed lua/claim_move.lua
+	claimMoveSrc    string
+	claimMoveScript = redis.NewScript(claimMoveSrc)
+
+	//go:embed lua/move_out.lua
+	moveOutSrc    string
+	moveOutScript = redis.NewScript(moveOutSrc)
+
+	//go:embed lua/move_in.lua
+	moveInSrc    string
+	moveInScript = redis.NewScript(moveInSrc)
+
+	//go:embed lua/move_finish.lua
+	moveFinishSrc    string
+	moveFinishScript = redis.NewScript(moveFinishSrc)
+
+	//go:embed lua/moved.lua
+	movedSrc    string
+	movedScript = redis.NewScript(movedSrc)
 )
 
 // Store is the Redis store.
@@ -251,6 +273,8 @@ func challengeFrom(m map[string]string) store.Challenge {
 		CreateUser: m["create"] == "1",
 		Metadata:   bytesOrNil(m["meta"]),
 		Origin:     m["via"],
+		ChangeOf:   m["chg"],
+		ChangeFrom: store.UserKey(m["chgfrom"]),
 		SentAt:     fromMillis(m["sent"]),
 		ExpiresAt:  fromMillis(m["exp"]),
 		Attempts:   attempts,
@@ -269,6 +293,7 @@ func userFrom(m map[string]string) store.User {
 		Roles:        splitRoles(m["roles"]),
 		BannedUntil:  fromMillis(m["banned"]),
 		Origin:       m["via"],
+		MovingFrom:   store.UserKey(m["moving"]),
 	}
 }
 
@@ -376,6 +401,7 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		req.Keep.Milliseconds(), c.ID, c.CodeMAC, c.Phone, c.Channel,
 		flag(c.CreateUser), c.Metadata, millis(c.SentAt), millis(c.ExpiresAt),
 		flag(req.ListedOK), c.Origin, flag(req.Unlimited),
+		c.ChangeOf, string(c.ChangeFrom),
 	).Slice()
 	if err != nil {
 		return store.SendResult{}, unavailable("begin send", err)
@@ -388,17 +414,21 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 	res := store.SendResult{RetryAfter: time.Duration(retry) * time.Millisecond}
 	switch status {
 	case "ok":
-		if len(v) != 6 {
+		if len(v) != 8 {
 			return store.SendResult{}, badReply("begin send", v)
 		}
 		channel, _ := v[2].(string)
 		create, _ := v[3].(string)
 		meta, _ := v[4].(string)
 		origin, _ := v[5].(string)
+		chg, _ := v[6].(string)
+		chgFrom, _ := v[7].(string)
 		c.Channel = channel
 		c.CreateUser = create == "1"
 		c.Metadata = bytesOrNil(meta)
 		c.Origin = origin
+		c.ChangeOf = chg
+		c.ChangeFrom = store.UserKey(chgFrom)
 		c.CodeMAC = bytesOrNil(string(c.CodeMAC))
 		c.SentAt = roundTrip(c.SentAt)
 		c.ExpiresAt = roundTrip(c.ExpiresAt)
@@ -419,6 +449,8 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 		res.Status = store.SendBanned
 	case "locked":
 		res.Status = store.SendLocked
+	case "taken":
+		res.Status = store.SendTaken
 	default:
 		return store.SendResult{}, badReply("begin send", v[0])
 	}

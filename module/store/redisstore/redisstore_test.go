@@ -1,8 +1,10 @@
 package redisstore_test
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -442,4 +444,214 @@ func TestSubscribe_SilentServer_UnhealthyThenRecovers(t *testing.T) {
 	}
 	feed.WaitHealthy(t, false)
 	feed.WaitHealthy(t, true) // the pause ends by itself
+}
+
+// Every script's KEYS, and every key prefix it completes inside Lua, share
+// one hash tag (one cluster slot).
+func TestScripts_KeysAndKeyPrefixesInOneSlot(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	s, c, _ := open(t, srv)
+	var h slotChecker
+	c.AddHook(&h)
+	ctx := t.Context()
+	now := time.UnixMilli(1_800_000_000_000)
+
+	if _, err := s.Hit(ctx, "ip:2001:db8::/64", 3, time.Minute, now); err != nil {
+		t.Fatal(err)
+	}
+	req := store.SendRequest{User: alice, Now: now, Keep: time.Hour, Cooldown: time.Second,
+		PhoneLimit: store.Limit{N: 5, Window: time.Hour},
+		Challenge: store.Challenge{ID: "c1", CodeMAC: []byte("m"), Phone: phone, Channel: "sms", CreateUser: true,
+			SentAt: now, ExpiresAt: now.Add(5 * time.Minute)}}
+	if _, err := s.BeginSend(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Challenge(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Attempt(ctx, store.AttemptRequest{User: alice, Now: now, MaxAttempts: 5,
+		Lockout: store.Lockout{After: 100, Base: time.Minute, Max: time.Hour, Memory: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Consume(ctx, store.ConsumeRequest{User: alice, ChallengeID: "c1", Now: now, NewUserID: "u1",
+		Session: store.Session{ID: "s1", ExpiresAt: now.Add(time.Hour)}, RefreshHash: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rotate(ctx, store.RotateRequest{User: alice, OldHash: "h1", NewHash: "h2", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, alice, store.RevokeAll, "", now); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.AbortSend(ctx, alice, "c1")
+	_ = s.SetOptOut(ctx, alice, true, now)
+	_, _ = s.FirstSeen(ctx, "plivo-nonce:x", time.Minute)
+	_, _, _, _, _ = s.Access(ctx, alice, "s1")
+	_, _ = s.Sessions(ctx, alice, now)
+	_, _, _ = s.UpdateUser(ctx, alice, store.UserUpdate{Now: now, Confirmed: true})
+	_, _, _ = s.CreateUser(ctx, store.CreateUserRequest{User: bob, ID: "u2", Phone: phone, Now: now})
+	_, _, _ = s.ListUsers(ctx, 0, 10)
+	_, _, _ = s.UserByID(ctx, "u1")
+	if _, _, ok, err := s.DeleteUser(ctx, alice, now); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen < 17 || len(h.bad) > 0 {
+		t.Fatalf("%d scripts seen; cross-slot: %v", h.seen, h.bad)
+	}
+}
+
+// Nothing expires before the session's ExpiresAt, and nothing lives
+// (much) longer: session, refresh tokens (first and rotated), index.
+func TestSessionRecords_TTLsMatchExpiresAt(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	s, c, _ := open(t, srv)
+	ctx := t.Context()
+	now := time.Now()
+	life := 2 * time.Hour
+	req := store.SendRequest{User: alice, Now: now, Keep: time.Hour, PhoneLimit: store.Limit{N: 5, Window: time.Hour},
+		Challenge: store.Challenge{ID: "c1", CodeMAC: []byte("m"), Phone: phone, Channel: "sms", CreateUser: true,
+			SentAt: now, ExpiresAt: now.Add(5 * time.Minute)}}
+	if _, err := s.BeginSend(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Consume(ctx, store.ConsumeRequest{User: alice, ChallengeID: "c1", Now: now, NewUserID: "u1",
+		Session: store.Session{ID: "s1", ExpiresAt: now.Add(life)}, RefreshHash: "h1"}); err != nil || r.Status != store.ConsumeOK {
+		t.Fatal(r, err)
+	}
+	later := now.Add(30 * time.Minute)
+	if r, err := s.Rotate(ctx, store.RotateRequest{User: alice, OldHash: "h1", NewHash: "h2", Now: later}); err != nil || r.Status != store.RotateOK {
+		t.Fatal(r, err)
+	}
+	check := func(key string, want time.Duration) {
+		t.Helper()
+		got, err := c.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got < want-2*time.Second || got > want+2*time.Second {
+			t.Errorf("%s: TTL %v, want about %v", key, got, want)
+		}
+	}
+	check(personKey(alice, "s:s1"), life)
+	check(personKey(alice, "rt:h1"), life)
+	// rotated "30 minutes later" by the injected clock: the new token lives
+	// to the session's end, measured from that clock
+	check(personKey(alice, "rt:h2"), life-30*time.Minute)
+	check(personKey(alice, "sessions"), life)
+	// the token index lives as long as the token that rotation added
+	check(personKey(alice, "rts"), life-30*time.Minute)
+	if ttl, _ := c.PTTL(ctx, personKey(alice, "user")).Result(); ttl != -1 {
+		t.Errorf("user TTL %v, want none (users are permanent)", ttl)
+	}
+	if err := s.Announce(ctx, []string{"s1"}, now); err != nil {
+		t.Fatal(err)
+	}
+	check(revLogKey, store.AnnounceRetention)
+}
+
+// A limit's log belongs to the limit, not only to its key: two deployments
+// sharing one Redis (different limits on the same "ip:<ip>" key) neither
+// trim nor re-expire each other's logs. Here deployment A allows 2 sends
+// per IP per 10 minutes; B (100 per minute) seeing the same IP does not
+// give A a third send 2 minutes later.
+func TestHit_TwoLimitsOnOneKey_DoNotTrimEachOther(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	a, _, _ := open(t, srv)
+	b, _, _ := open(t, srv)
+	ctx := t.Context()
+	t0 := time.Now()
+	key := "ip:203.0.113.7"
+	for i := 0; i < 2; i++ {
+		if d, err := a.Hit(ctx, key, 2, 10*time.Minute, t0); err != nil || !d.Allowed {
+			t.Fatal(d, err)
+		}
+	}
+	if _, err := b.Hit(ctx, key, 100, time.Minute, t0.Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Hit(ctx, key, 2, 10*time.Minute, t0.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed {
+		t.Fatalf("deployment A's 2-per-10m IP limit was reset by another deployment's 1m window on the same key")
+	}
+}
+
+// A subscriber gets healthy within seconds even when the revocation log
+// holds a busy site's 25 hours of revocations: the replay is not one read
+// that the 500ms read timeout cuts off on every attempt.
+func TestSubscribe_LargeRevocationLog_ReplayedHealthy(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	s, _, _ := open(t, srv)
+	ctx := t.Context()
+	now := time.Now()
+	const total = 500_000
+	// the log is written by a client with generous timeouts: filling it
+	// is not what is tested, and a loaded machine may take seconds
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ReadTimeout, opts.WriteTimeout = time.Minute, time.Minute
+	c := redis.NewClient(opts)
+	defer c.Close()
+	for i := 0; i < total; i += 10_000 {
+		z := make([]redis.Z, 0, 10_000)
+		for j := i; j < i+10_000; j++ {
+			z = append(z, redis.Z{Score: float64(now.UnixMilli()), Member: fmt.Sprintf("%08d-aaaa-bbbb-cccc-dddddddddddd", j)})
+		}
+		if err := c.ZAdd(ctx, revLogKey, z...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &healthFeed{healthy: make(chan bool, 100)}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Subscribe(sctx, time.Hour, f) }()
+	defer func() { cancel(); <-done }()
+	// a bound for a hung feed, not a speed requirement: the replay takes
+	// about a second on an idle machine
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case ok := <-f.healthy:
+			if ok {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("feed not healthy 30s after start with %d revocations in the log", total)
+		}
+	}
+}
+
+// With Redis down every operation fails with store.ErrUnavailable within
+// about a second.
+func TestRedisDown_UnavailableWithinASecond(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	s, _, _ := open(t, srv)
+	srv.Stop()
+	ctx := t.Context()
+	now := time.Now()
+	ops := map[string]func() error{
+		"hit": func() error { _, err := s.Hit(ctx, "ip:x", 1, time.Minute, now); return err },
+		"challenge": func() error {
+			_, _, _, err := s.Challenge(ctx, alice)
+			return err
+		},
+		"session":  func() error { _, _, err := s.Session(ctx, alice, "s1"); return err },
+		"user":     func() error { _, _, err := s.User(ctx, alice); return err },
+		"announce": func() error { return s.Announce(ctx, []string{"x"}, now) },
+		"seen":     func() error { _, err := s.FirstSeen(ctx, "k", time.Minute); return err },
+		"ping":     func() error { return s.Ping(ctx) },
+	}
+	for name, op := range ops {
+		start := time.Now()
+		err := op()
+		if !errors.Is(err, store.ErrUnavailable) || time.Since(start) > 1500*time.Millisecond {
+			t.Errorf("%s: %v after %v", name, err, time.Since(start))
+		}
+	}
 }

@@ -71,6 +71,7 @@ func init() {
 		{"Hit_SlidingWindow_OldestLeaves", testHitSlidingWindow},
 		{"Hit_KeysIndependent", testHitKeysIndependent},
 		{"Hit_ZeroLimit_RefusesAll", testHitZeroLimit},
+		{"Hit_LimitsOfOtherShapesOnOneKey_Independent", testHitShapesIndependent},
 
 		{"BeginSend_StoresChallenge", testBeginSendStores},
 		{"BeginSend_ReplacesEarlierChallenge", testBeginSendReplaces},
@@ -163,6 +164,7 @@ func init() {
 		{"Ping_OK", testPing},
 	}
 	tests = append(tests, usersTests...)
+	tests = append(tests, moveTests...)
 }
 
 // --- helpers ---
@@ -421,6 +423,16 @@ func testHitKeysIndependent(t *testing.T, s store.Store) {
 
 func testHitZeroLimit(t *testing.T, s store.Store) {
 	wantDecision(t, "limit 0", hit(t, s, "k", 0, time.Minute, at(0)), false, 0, time.Minute)
+}
+
+// Two limits on one key (two sites sharing a store, each counting the same
+// IP) keep separate logs: a shorter window does not trim the events a
+// longer one counts, nor do the other's events use up its budget.
+func testHitShapesIndependent(t *testing.T, s store.Store) {
+	hit(t, s, "ip:203.0.113.7", 2, 10*time.Minute, at(0))
+	hit(t, s, "ip:203.0.113.7", 2, 10*time.Minute, at(0))
+	wantDecision(t, "other shape", hit(t, s, "ip:203.0.113.7", 100, time.Minute, at(90*time.Second)), true, 99, 0)
+	wantDecision(t, "first shape still full", hit(t, s, "ip:203.0.113.7", 2, 10*time.Minute, at(2*time.Minute)), false, 0, 8*time.Minute)
 }
 
 // --- BeginSend ---

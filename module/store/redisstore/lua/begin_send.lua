@@ -1,12 +1,14 @@
 -- BeginSend: every per-person check of a send, then the send itself.
 -- Checks in order: opted out, cooldown, phone limit, then (when required)
--- that the user exists, then that it is not banned, then that the person is
--- not locked out after failed verifies. Once the limit passes, the send
+-- that the user exists, then (for a phone change) that no user of another
+-- id has the phone, then that the user is not banned, then that the person
+-- is not locked out after failed verifies. Once the limit passes, the send
 -- counts against the limit and starts the cooldown even if no challenge is
 -- stored after it. An unlimited send (a test phone) skips the cooldown and
 -- the limit.
 --
--- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, via, sent, exp, att, keep
+-- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, via, sent, exp, att, keep,
+--          chg and chgfrom (a phone change: the user id and its key)
 -- KEYS[2]  phone send log: sorted set, member = challenge id, score = send time (ms)
 -- KEYS[3]  cooldown: hash until (ms), id (the send that started it)
 -- KEYS[4]  opt-out marker
@@ -31,10 +33,14 @@
 --          existing for require user
 -- ARGV[17] origin of a user created on verify ('' for the default)
 -- ARGV[18] unlimited (1|0): skip the cooldown and the phone limit
+-- ARGV[19] phone change: the id of the user whose phone this becomes ('' for
+--          a sign-in; a resend keeps the stored one)
+-- ARGV[20] phone change: the key of that user's records ('' for none)
 --
 -- Reply: {status, retry_after (ms)} and, for status 'ok', the stored
--- channel, create user (1|0), metadata (nil for none) and origin (nil for
--- none). Statuses are the strings of store.SendStatus.
+-- channel, create user (1|0), metadata (nil for none), origin (nil for
+-- none), change user id (nil for none) and change key (nil for none).
+-- Statuses are the strings of store.SendStatus.
 
 local now = tonumber(ARGV[1])
 
@@ -74,6 +80,21 @@ local u = redis.call('HMGET', KEYS[5], 'id', 'via', 'banned')
 if ARGV[5] == '1' and (not u[1] or (u[2] == 'list' and ARGV[16] ~= '1')) then
 	return {'unknown_user', 0}
 end
+local old = false
+local chg, chgfrom = ARGV[19], ARGV[20]
+if ARGV[6] == '1' then
+	old = redis.call('HMGET', KEYS[1], 'id', 'channel', 'create', 'meta', 'keep', 'via', 'chg', 'chgfrom')
+	if not old[1] or tonumber(old[5]) <= now then
+		old = false
+	end
+	chg, chgfrom = '', ''
+	if old then
+		chg, chgfrom = old[7] or '', old[8] or ''
+	end
+end
+if chg ~= '' and u[1] and u[1] ~= chg then
+	return {'taken', 0}
+end
 if u[1] and tonumber(u[3] or '0') > now then
 	return {'banned', 0}
 end
@@ -83,8 +104,7 @@ end
 
 local channel, create, meta, via = ARGV[11], ARGV[12], ARGV[13], ARGV[17]
 if ARGV[6] == '1' then
-	local old = redis.call('HMGET', KEYS[1], 'id', 'channel', 'create', 'meta', 'keep', 'via')
-	if not old[1] or tonumber(old[5]) <= now then
+	if not old then
 		return {'no_challenge', 0}
 	end
 	if channel == '' then
@@ -111,5 +131,10 @@ if via ~= '' then
 else
 	via = false
 end
+if chg ~= '' then
+	redis.call('HSET', KEYS[1], 'chg', chg, 'chgfrom', chgfrom)
+else
+	chg, chgfrom = false, false
+end
 redis.call('PEXPIRE', KEYS[1], keep)
-return {'ok', 0, channel, create, meta, via}
+return {'ok', 0, channel, create, meta, via, chg, chgfrom}
