@@ -121,6 +121,9 @@ func (g *Gateway) recheck(ctx context.Context, c session.Claims, now time.Time) 
 		return c, deny, nil
 	}
 	c.Roles = roles
+	// after a phone change the old number may soon belong to someone
+	// else: the upstream must see the user's phone as the store has it
+	c.Phone = u.Phone
 	c.CheckedAt = now
 	return c, "", nil
 }

@@ -56,9 +56,9 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP
 					return nil, false, s.unauthorized(w, r, deny)
 				}
 				g.cache.Put(tok, fresh)
-				if fromCookie && !slices.Equal(fresh.Roles, claims.Roles) {
-					// the browser's next requests carry the new roles
-					// without a refresh: re-sign the access token alone
+				if fromCookie && (!slices.Equal(fresh.Roles, claims.Roles) || fresh.Phone != claims.Phone) {
+					// the browser's next requests carry the new roles (or
+					// phone) without a refresh: re-sign the access token alone
 					g.reissueAccessCookie(w, fresh, now)
 				}
 				claims = fresh

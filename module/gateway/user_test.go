@@ -175,7 +175,9 @@ func TestPhoneChange_UserMovesSessionsContinue(t *testing.T) {
 		if g := e.do("GET", "/auth/v1/user", "", bearer(s1)...); g.status != 200 || g.body["id"] != id || g.body["phone"] != bob[1:] {
 			t.Fatalf("GET /user with an access token from before the change: %d %s", g.status, g.raw)
 		}
-		if up := e.do("GET", "/app", "", bearer(s1)...); up.status != 200 || fmt.Sprint(up.body["phone"]) != "["+alice+"]" {
+		// the old number may soon belong to someone else: once the change
+		// is seen, the upstream gets the new phone even for an older token
+		if up := e.do("GET", "/app", "", bearer(s1)...); up.status != 200 || fmt.Sprint(up.body["phone"]) != "["+bob+"]" {
 			t.Fatalf("gate with an access token from before the change: %d %s", up.status, up.raw)
 		}
 		ref := e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+s1.body["refresh_token"].(string)+`"}`)
