@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/otpgate/otpgate/module/sender"
 	"github.com/otpgate/otpgate/module/store"
+	"github.com/otpgate/otpgate/module/store/memstore"
 )
 
 // Stores and senders that fail the way real ones do.
@@ -122,4 +124,19 @@ func (f *flakyAnnounce) Announce(ctx context.Context, ids []string, now time.Tim
 	}
 	f.announced = append(f.announced, ids...)
 	return nil
+}
+
+// invalidHits answers every Hit with store.ErrInvalid, as a store does for
+// a request no correct caller makes.
+type invalidHits struct{ store.Store }
+
+func (invalidHits) Hit(context.Context, string, int, time.Duration, time.Time) (store.Decision, error) {
+	return store.Decision{}, fmt.Errorf("hit: %w: limit window under 1ms", store.ErrInvalid)
+}
+
+// A store refusing a request as invalid is a bug in the caller, answered
+// 500, not an outage (503 would invite clients to retry it for ever).
+func TestStoreError_InvalidRequest_500NotUnavailable(t *testing.T) {
+	e := newEnv(t, invalidHits{memstore.New()})
+	wantError(t, e.send(alice), 500, "unexpected_failure")
 }

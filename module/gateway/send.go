@@ -384,6 +384,10 @@ func providerError(err error) *apierr.Error {
 }
 
 func storeError(err error) error {
+	if errors.Is(err, store.ErrInvalid) {
+		// a request no correct caller makes: a bug here, not an outage
+		return apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Unexpected failure.", err)
+	}
 	return apierr.Wrap(http.StatusServiceUnavailable, apierr.StoreUnavailable, "The service is temporarily unavailable. Try again in a moment.", err)
 }
 

@@ -78,9 +78,6 @@ type Config struct {
 	// secret at start); required with VoiceFrom, the same as the
 	// Callbacks'.
 	Secret func() []byte
-	// Observe, when set, is called after every call to Plivo with the
-	// channel, the provider latency and the outcome (nil on success).
-	Observe func(channel string, d time.Duration, err error)
 }
 
 // StatusError is an HTTP answer from Plivo that is not a success. Msg is
@@ -235,11 +232,7 @@ func (s *Sender) Send(ctx context.Context, m sender.Message) (sender.Result, err
 		}
 	}
 
-	start := time.Now()
 	id, err := s.create(ctx, params, []string{params.Text, m.Code, m.To, dst})
-	if s.cfg.Observe != nil {
-		s.cfg.Observe(channel, time.Since(start), err)
-	}
 	if err != nil {
 		return sender.Result{}, err
 	}

@@ -323,34 +323,6 @@ func TestSend_CallerCancel_Honoured(t *testing.T) {
 	}
 }
 
-func TestSend_Observe_ReportsChannelAndOutcome(t *testing.T) {
-	f := testenv.NewFakePlivo(t)
-	type call struct {
-		channel string
-		err     error
-	}
-	var calls []call
-	s := newSender(t, f, func(c *Config) {
-		c.Observe = func(channel string, d time.Duration, err error) {
-			if d < 0 {
-				t.Errorf("negative latency %s", d)
-			}
-			calls = append(calls, call{channel, err})
-		}
-	})
-	if _, err := s.Send(context.Background(), smsMessage()); err != nil {
-		t.Fatal(err)
-	}
-	f.Fail(testenv.Plivo503)
-	_, _ = s.Send(context.Background(), smsMessage())
-	m := smsMessage()
-	m.Channel = sender.WhatsApp
-	_, _ = s.Send(context.Background(), m) // refused before any call: not observed
-	if len(calls) != 2 || calls[0] != (call{"sms", nil}) || calls[1].channel != "sms" || calls[1].err == nil {
-		t.Fatalf("observed %+v", calls)
-	}
-}
-
 func TestSend_SendersWithDifferentURLs_Concurrently(t *testing.T) {
 	f1, f2 := testenv.NewFakePlivo(t), testenv.NewFakePlivo(t)
 	s1, s2 := newSender(t, f1, nil), newSender(t, f2, nil)

@@ -144,7 +144,6 @@ func (s *Sender) call(ctx context.Context, dst string, m sender.Message) (sender
 		RingTimeout:  voiceRingTimeout,
 		TimeLimit:    voiceTimeLimit,
 	}
-	start := time.Now()
 	uuid, err := s.do(ctx, "plivo call", "request_uuid", []string{m.Code, m.To, dst, token}, func(c *plivogo.Client) (string, string, error) {
 		resp, err := c.Calls.Create(params)
 		if err != nil || resp == nil {
@@ -153,9 +152,6 @@ func (s *Sender) call(ctx context.Context, dst string, m sender.Message) (sender
 		id, _ := resp.RequestUUID.(string)
 		return id, "", nil
 	})
-	if s.cfg.Observe != nil {
-		s.cfg.Observe(sender.Voice, time.Since(start), err)
-	}
 	if err != nil {
 		return sender.Result{}, err
 	}
