@@ -16,8 +16,9 @@ const maxRefusals = 100_000
 // only refuses, and never beyond the Retry-After the store gave, so it
 // admits nothing the store would not have admitted.
 type refusals struct {
-	mu sync.RWMutex
-	m  map[string]refusal
+	mu    sync.RWMutex
+	m     map[string]refusal
+	swept time.Time // last sweep of a full map: at most one a second
 }
 
 type refusal struct {
@@ -43,6 +44,12 @@ func (r *refusals) note(key string, until time.Time, limited bool, now time.Time
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.m) >= maxRefusals {
+		// a flood from more keys than fit must not make every refusal
+		// scan the whole map under the lock
+		if now.Sub(r.swept) < time.Second {
+			return
+		}
+		r.swept = now
 		for k, f := range r.m {
 			if !now.Before(f.until) {
 				delete(r.m, k)
