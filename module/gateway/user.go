@@ -112,15 +112,13 @@ func (g *Gateway) updateUser(ctx context.Context, claims session.Claims, uk stor
 	if newPhone == u.Phone {
 		newPhone = "" // no change
 	}
-	if newPhone != "" {
-		// The new phone must be one this user may sign in with: a user
-		// that exists because its phone is listed would lose its access.
-		moved := u
-		moved.Phone = newPhone
-		if _, deny := g.admit(moved, now); deny != "" {
-			return updateUserResponse{}, apierr.New(http.StatusForbidden, apierr.PhoneNotAllowed,
-				"This account's access comes from its phone being listed; an administrator must change it.")
-		}
+	if newPhone != "" && u.Origin == store.OriginList && !g.cfg.OpenSignup {
+		// A user that exists because its phone is listed would lose its
+		// access by moving to an unlisted one. It is refused whatever the
+		// new phone, so that the answer tells nobody which phones are
+		// listed.
+		return updateUserResponse{}, apierr.New(http.StatusForbidden, apierr.PhoneNotAllowed,
+			"This account's access comes from its phone being listed; an administrator must change it.")
 	}
 	if patch != nil {
 		merged, err := mergeMetadata(u.Metadata, patch)

@@ -279,12 +279,19 @@ func TestPhoneChange_ResendLimitsAndNewCode(t *testing.T) {
 }
 
 // Under closed sign-up, a user that exists because its phone is listed
-// would lose its access on an unlisted phone: the change is refused before
-// anything is sent.
+// would lose its access on an unlisted phone: its changes are refused
+// before anything is sent, whether the new phone is listed or not, so
+// that the answer does not tell which phones are listed.
 func TestPhoneChange_ListedUserToUnlistedPhone_Refused(t *testing.T) {
-	e := newEnv(t, openMemory(t), closedSignup, withRoster(t, map[string][]string{alice: {"ops"}}, ""))
+	e := newEnv(t, openMemory(t), closedSignup, withRoster(t, map[string][]string{alice: {"ops"}, carol: {"ops"}}, ""))
 	s := e.login(alice)
-	wantError(t, e.do("PUT", "/auth/v1/user", `{"phone":"`+bob+`"}`, bearer(s)...), 403, "phone_not_allowed")
+	unlisted := e.do("PUT", "/auth/v1/user", `{"phone":"`+bob+`"}`, bearer(s)...)
+	wantError(t, unlisted, 403, "phone_not_allowed")
+	listed := e.do("PUT", "/auth/v1/user", `{"phone":"`+carol+`"}`, bearer(s)...)
+	wantError(t, listed, 403, "phone_not_allowed")
+	if unlisted.raw != listed.raw {
+		t.Fatalf("the answers tell a listed phone from an unlisted one:\n%s\n%s", unlisted.raw, listed.raw)
+	}
 	if n := e.sender.count(); n != 1 {
 		t.Fatalf("%d messages sent, want only the sign-in's", n)
 	}
