@@ -16,6 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -678,6 +680,32 @@ func (s RevokeScope) String() string {
 
 func invalid(what string) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, what)
+}
+
+// NormRoles sorts and deduplicates roles. The Redis store keeps them as
+// one comma-separated field, so both stores refuse an empty role or one
+// with a comma.
+func NormRoles(roles []string) ([]string, error) {
+	for _, r := range roles {
+		if r == "" || strings.Contains(r, ",") {
+			return nil, fmt.Errorf("%w: role %q empty or with a comma", ErrInvalid, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(roles)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// CheckUserID refuses a user ID the index could not tell from its key:
+// an index member is "<id>:<user>".
+func CheckUserID(id string) error {
+	if strings.Contains(id, ":") {
+		return fmt.Errorf("%w: user id with ':'", ErrInvalid)
+	}
+	return nil
 }
 
 // CheckLimit refuses a limit no store can keep.

@@ -187,31 +187,6 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// normRoles sorts and deduplicates roles. The Redis store keeps them as
-// one comma-separated field, so an empty role or one with a comma is
-// refused here too, to keep both stores alike.
-func normRoles(roles []string) ([]string, error) {
-	for _, r := range roles {
-		if r == "" || strings.Contains(r, ",") {
-			return nil, fmt.Errorf("%w: role %q empty or with a comma", store.ErrInvalid, r)
-		}
-	}
-	if len(roles) == 0 {
-		return nil, nil
-	}
-	out := slices.Clone(roles)
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
-// checkID refuses a user ID the index could not tell from its key.
-func checkID(id string) error {
-	if strings.Contains(id, ":") {
-		return fmt.Errorf("%w: user id with ':'", store.ErrInvalid)
-	}
-	return nil
-}
-
 // checkUser refuses a user key the Redis store refuses (it is the hash tag
 // of the person's keys there), to keep both stores alike.
 func checkUser(u store.UserKey) error {
@@ -595,7 +570,7 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	if err := req.Check(); err != nil {
 		return store.ConsumeResult{}, err
 	}
-	if err := checkID(req.NewUserID); err != nil {
+	if err := store.CheckUserID(req.NewUserID); err != nil {
 		return store.ConsumeResult{}, err
 	}
 	now := ms(req.Now)
@@ -642,20 +617,7 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	u.UpdatedAt = now
 	u.LastSignInAt = now
 
-	sess := req.Session
-	sess.User = req.User
-	sess.UserID = u.ID
-	sess.CreatedAt = ms(sess.CreatedAt)
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = now
-	}
-	sess.ExpiresAt = ms(sess.ExpiresAt)
-	sess.RevokedAt = time.Time{}
-	sess.RefreshedAt = time.Time{}
-	sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
-	life := wall.Add(sess.ExpiresAt.Sub(now))
-	p.sessions[sess.ID] = &sessionRec{s: sess, wall: life}
-	p.tokens[req.RefreshHash] = &tokenRec{sessionID: sess.ID, wall: life}
+	p.addSession(req.Session, req.User, u.ID, req.RefreshHash, now, wall)
 
 	return store.ConsumeResult{Status: store.ConsumeOK, User: cloneUser(*u), Created: created}, nil
 }
@@ -991,10 +953,10 @@ func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (st
 	if err := req.Check(); err != nil {
 		return store.User{}, false, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := store.CheckUserID(req.ID); err != nil {
 		return store.User{}, false, err
 	}
-	roles, err := normRoles(req.Roles)
+	roles, err := store.NormRoles(req.Roles)
 	if err != nil {
 		return store.User{}, false, err
 	}
@@ -1034,7 +996,7 @@ func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.Us
 	var roles []string
 	if upd.Roles != nil {
 		var err error
-		if roles, err = normRoles(*upd.Roles); err != nil {
+		if roles, err = store.NormRoles(*upd.Roles); err != nil {
 			return store.User{}, false, err
 		}
 	}
@@ -1168,3 +1130,21 @@ func (s *Store) Ping(ctx context.Context) error { return nil }
 
 // Close implements store.Store; there is nothing to release.
 func (s *Store) Close() error { return nil }
+
+// addSession stores a new session with its first refresh token, as a
+// sign-in (or the sign-in that completes a phone change) creates it.
+func (p *person) addSession(sess store.Session, key store.UserKey, userID, refreshHash string, now, wall time.Time) {
+	sess.User = key
+	sess.UserID = userID
+	sess.CreatedAt = ms(sess.CreatedAt)
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = now
+	}
+	sess.ExpiresAt = ms(sess.ExpiresAt)
+	sess.RevokedAt = time.Time{}
+	sess.RefreshedAt = time.Time{}
+	sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
+	life := wall.Add(sess.ExpiresAt.Sub(now))
+	p.sessions[sess.ID] = &sessionRec{s: sess, wall: life}
+	p.tokens[refreshHash] = &tokenRec{sessionID: sess.ID, wall: life}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/otpgate/otpgate/module/store"
 )
@@ -18,10 +17,10 @@ func (s *Store) ClaimMove(ctx context.Context, req store.ClaimMoveRequest) (stor
 	if err := req.Check(); err != nil {
 		return 0, err
 	}
-	if err := checkID(req.Moving.ID); err != nil {
+	if err := store.CheckUserID(req.Moving.ID); err != nil {
 		return 0, err
 	}
-	roles, err := normRoles(req.Moving.Roles)
+	roles, err := store.NormRoles(req.Moving.Roles)
 	if err != nil {
 		return 0, err
 	}
@@ -133,20 +132,7 @@ func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.Move
 		u.MovingFrom = ""
 	}
 	if req.Session != nil {
-		sess := *req.Session
-		sess.User = req.To
-		sess.UserID = u.ID
-		sess.CreatedAt = ms(sess.CreatedAt)
-		if sess.CreatedAt.IsZero() {
-			sess.CreatedAt = now
-		}
-		sess.ExpiresAt = ms(sess.ExpiresAt)
-		sess.RevokedAt = time.Time{}
-		sess.RefreshedAt = time.Time{}
-		sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
-		life := wall.Add(sess.ExpiresAt.Sub(now))
-		to.sessions[sess.ID] = &sessionRec{s: sess, wall: life}
-		to.tokens[req.RefreshHash] = &tokenRec{sessionID: sess.ID, wall: life}
+		to.addSession(*req.Session, req.To, u.ID, req.RefreshHash, now, wall)
 		u.LastSignInAt = now
 		u.UpdatedAt = now
 	}

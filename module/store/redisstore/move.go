@@ -27,11 +27,11 @@ func (s *Store) ClaimMove(ctx context.Context, req store.ClaimMoveRequest) (stor
 	if err := checkUser(req.From); err != nil {
 		return 0, err
 	}
-	if err := checkID(req.Moving.ID); err != nil {
+	if err := store.CheckUserID(req.Moving.ID); err != nil {
 		return 0, err
 	}
 	u := req.Moving
-	roles, err := normRoles(u.Roles)
+	roles, err := store.NormRoles(u.Roles)
 	if err != nil {
 		return 0, err
 	}
@@ -76,7 +76,7 @@ func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.Move
 	if err := checkUser(req.To); err != nil {
 		return store.MoveResult{}, err
 	}
-	if err := checkID(req.UserID); err != nil {
+	if err := store.CheckUserID(req.UserID); err != nil {
 		return store.MoveResult{}, err
 	}
 	now := req.Now.UnixMilli()

@@ -44,7 +44,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -318,31 +317,6 @@ func splitRoles(v string) []string {
 	return strings.Split(v, ",")
 }
 
-// normRoles sorts and deduplicates roles. They are stored as one
-// comma-separated field, so an empty role or one with a comma is refused.
-func normRoles(roles []string) ([]string, error) {
-	for _, r := range roles {
-		if r == "" || strings.Contains(r, ",") {
-			return nil, fmt.Errorf("%w: role %q empty or with a comma", store.ErrInvalid, r)
-		}
-	}
-	if len(roles) == 0 {
-		return nil, nil
-	}
-	out := slices.Clone(roles)
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
-// checkID refuses a user ID the index could not tell from its key: an
-// index member is "<id>:<user>".
-func checkID(id string) error {
-	if strings.Contains(id, ":") {
-		return fmt.Errorf("%w: user id with ':'", store.ErrInvalid)
-	}
-	return nil
-}
-
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence.
 func clip(s string, n int) string {
 	if len(s) <= n {
@@ -563,7 +537,7 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	if err := checkUser(req.User); err != nil {
 		return store.ConsumeResult{}, err
 	}
-	if err := checkID(req.NewUserID); err != nil {
+	if err := store.CheckUserID(req.NewUserID); err != nil {
 		return store.ConsumeResult{}, err
 	}
 	created := req.Session.CreatedAt

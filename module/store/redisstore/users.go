@@ -69,10 +69,10 @@ func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (st
 	if err := checkUser(req.User); err != nil {
 		return store.User{}, false, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := store.CheckUserID(req.ID); err != nil {
 		return store.User{}, false, err
 	}
-	roles, err := normRoles(req.Roles)
+	roles, err := store.NormRoles(req.Roles)
 	if err != nil {
 		return store.User{}, false, err
 	}
@@ -106,7 +106,7 @@ func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.Us
 	var roles, banned string
 	var meta []byte
 	if upd.Roles != nil {
-		r, err := normRoles(*upd.Roles)
+		r, err := store.NormRoles(*upd.Roles)
 		if err != nil {
 			return store.User{}, false, err
 		}
@@ -240,7 +240,7 @@ func (s *Store) ListUsers(ctx context.Context, offset, limit int) ([]store.UserE
 
 // UserByID implements store.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (store.UserEntry, bool, error) {
-	if id == "" || checkID(id) != nil {
+	if id == "" || store.CheckUserID(id) != nil {
 		return store.UserEntry{}, false, nil
 	}
 	members, err := s.client.ZRangeByLex(ctx, indexKey, &redis.ZRangeBy{Min: "[" + id + ":", Max: "(" + id + ";"}).Result()
