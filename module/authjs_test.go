@@ -24,29 +24,9 @@ const authjsFix = "run `npm ci --prefix testdata/authjs` (Node.js 20+) from the 
 // getUser, getClaims (checked against the JWKS), refreshSession, signOut,
 // and getUser with the signed-out access tokens.
 func TestAuthJS_SupabaseClientWorksUnchanged(t *testing.T) {
-	node := authjsInstalled(t)
-
 	const phone, code = "+12015550100", "123456"
 	g := startGateway(t, "test_phone "+phone+" "+code, "")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "compat.mjs", g.base+"/auth/v1", phone, code)
-	cmd.Dir = authjsDir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("compat.mjs timed out\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
-	}
-	if err != nil {
-		t.Fatalf("auth-js against otpgate failed: %v\n%s\n%s", err, stderr.String(), stdout.String())
-	}
-
-	line := strings.TrimSpace(stdout.String())
-	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
-		line = line[i+1:]
-	}
+	line := runAuthJS(t, "compat.mjs", g.base+"/auth/v1", phone, code)
 	var res struct {
 		OK     bool   `json:"ok"`
 		AuthJS string `json:"authjs"`
@@ -63,7 +43,7 @@ func TestAuthJS_SupabaseClientWorksUnchanged(t *testing.T) {
 		} `json:"wrongCode"`
 	}
 	if err := json.Unmarshal([]byte(line), &res); err != nil {
-		t.Fatalf("compat.mjs output is not one JSON line: %v\n%s", err, stdout.String())
+		t.Fatalf("compat.mjs output is not one JSON line: %v\n%s", err, line)
 	}
 	if !res.OK || res.Verify.UserID == "" || res.Claims.Sub != res.Verify.UserID || res.Claims.SessionID == "" ||
 		res.WrongCode.Code != "otp_expired" || res.WrongCode.Status != 403 {
@@ -99,4 +79,30 @@ func authjsInstalled(t *testing.T) string {
 	}
 
 	return node
+}
+
+// runAuthJS runs one script of testdata/authjs with node (installing the
+// pinned client first) and returns the last line it printed, failing the
+// test with everything it wrote when it fails or hangs.
+func runAuthJS(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	node := authjsInstalled(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd.Dir = authjsDir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s timed out\nstdout: %s\nstderr: %s", script, stdout.String(), stderr.String())
+	}
+	if err != nil {
+		t.Fatalf("%s against otpgate failed: %v\n%s\n%s", script, err, stderr.String(), stdout.String())
+	}
+	line := strings.TrimSpace(stdout.String())
+	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	return line
 }
