@@ -112,7 +112,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.auth.user.id", id.UserID)
 		repl.Set("http.auth.user.phone", id.Phone)
 		repl.Set("http.auth.user.session_id", id.SessionID)
-		repl.Set("http.auth.user.roles", strings.Join(id.Roles, ","))
+		repl.Set("http.auth.user.roles", id.RolesList)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -126,5 +127,5 @@ func (g *Gateway) failClosed(w http.ResponseWriter, r *http.Request, s *Site, er
 }
 
 func identityOf(c session.Claims) *Identity {
-	return &Identity{UserID: c.Subject, Phone: c.Phone, SessionID: c.SessionID, Roles: c.Roles}
+	return &Identity{UserID: c.Subject, Phone: c.Phone, SessionID: c.SessionID, Roles: c.Roles, RolesList: strings.Join(c.Roles, ",")}
 }

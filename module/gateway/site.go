@@ -53,6 +53,9 @@ type Identity struct {
 	Phone     string
 	SessionID string
 	Roles     []string
+	// RolesList is Roles comma-separated, as X-Auth-Roles and the
+	// {http.auth.user.roles} placeholder carry them (joined once).
+	RolesList string
 }
 
 // Headers the gate owns: incoming copies are always removed.
@@ -94,7 +97,7 @@ func (s *Site) Handle(w http.ResponseWriter, r *http.Request, clientIP string) (
 	r.Header.Set(HeaderUserID, id.UserID)
 	r.Header.Set(HeaderPhone, id.Phone)
 	r.Header.Set(HeaderSessionID, id.SessionID)
-	r.Header.Set(HeaderRoles, strings.Join(id.Roles, ","))
+	r.Header.Set(HeaderRoles, id.RolesList)
 	return id, false, nil
 }
 
