@@ -135,37 +135,6 @@ func median(v []float64) float64 {
 func benchPost(b *testing.B, url string, want int) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	client := &http.Client{Transport: tr}
 	b.Cleanup(tr.CloseIdleConnections)
-	const body = `{"phone":"+14155550123"}`
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		var buf [512]byte
-		for pb.Next() {
-			req, err := http.NewRequest("POST", url, strings.NewReader(body))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			res, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			for {
-				if _, err := res.Body.Read(buf[:]); err != nil {
-					break
-				}
-			}
-			_ = res.Body.Close()
-			if res.StatusCode != want {
-				b.Errorf("status %d, want %d", res.StatusCode, want)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	testenv.PostParallel(b, &http.Client{Transport: tr}, url, `{"phone":"+14155550123"}`, want)
 }

@@ -465,38 +465,7 @@ func benchRefusalsBody(b *testing.B, h http.Handler, want int, body string) {
 	b.Cleanup(srv.Close)
 	tr := srv.Client().Transport.(*http.Transport)
 	tr.MaxIdleConnsPerHost = 64
-	client := &http.Client{Transport: tr}
-	url := srv.URL + "/auth/v1/otp"
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		var buf [512]byte
-		for pb.Next() {
-			req, err := http.NewRequest("POST", url, strings.NewReader(body))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			res, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			for {
-				if _, err := res.Body.Read(buf[:]); err != nil {
-					break
-				}
-			}
-			_ = res.Body.Close()
-			if res.StatusCode != want {
-				b.Errorf("status %d, want %d", res.StatusCode, want)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	testenv.PostParallel(b, &http.Client{Transport: tr}, srv.URL+"/auth/v1/otp", body, want)
 }
 
 // The Redis budget of SPEC section 5: at most 2 commands per send and per
