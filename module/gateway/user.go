@@ -188,19 +188,11 @@ func (g *Gateway) verifyChange(ctx context.Context, c store.Challenge, uk store.
 		g.refuseOTP(ctx, num, clientIP, "consumed_elsewhere")
 		return tokenResponse{}, errOTP()
 	}
-	refresh, refreshHash, err := session.NewRefreshToken(string(uk))
+	sess, refresh, refreshHash, err := g.newSession(uk, now, actor)
 	if err != nil {
-		return tokenResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not start a session.", err)
+		return tokenResponse{}, err
 	}
-	sess := store.Session{
-		ID:        session.NewSessionID(),
-		User:      uk,
-		UserID:    old.ID,
-		CreatedAt: now,
-		ExpiresAt: now.Add(g.cfg.RefreshTTL),
-		IP:        clientIP,
-		UserAgent: actor.UserAgent,
-	}
+	sess.UserID = old.ID
 	res, err := g.cfg.Store.MoveUser(ctx, store.MoveRequest{From: c.ChangeFrom, To: uk, UserID: old.ID, Now: now, Session: &sess, RefreshHash: refreshHash})
 	if err != nil {
 		// the move may be halfway: the next lookup of its forward, or the

@@ -111,17 +111,9 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 	if c.ChangeOf != "" {
 		return g.verifyChange(ctx, c, uk, clientIP, actor, now)
 	}
-	refresh, refreshHash, err := session.NewRefreshToken(string(uk))
+	sess, refresh, refreshHash, err := g.newSession(uk, now, actor)
 	if err != nil {
-		return tokenResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not start a session.", err)
-	}
-	sess := store.Session{
-		ID:        session.NewSessionID(),
-		User:      uk,
-		CreatedAt: now,
-		ExpiresAt: now.Add(g.cfg.RefreshTTL),
-		IP:        clientIP,
-		UserAgent: actor.UserAgent,
+		return tokenResponse{}, err
 	}
 	res, err := g.cfg.Store.Consume(ctx, store.ConsumeRequest{
 		User:        uk,
@@ -166,6 +158,24 @@ func (g *Gateway) verify(ctx context.Context, req verifyRequest, actor Actor) (t
 	g.logVerify(ctx, num, clientIP, "ok", zap.Bool("user_created", res.Created))
 	g.auditEvent("sign_in", append(auditFields(actor, res.User.ID, sess.ID, num.E164), zap.Bool("user_created", res.Created), zap.Strings("roles", roles))...)
 	return out, nil
+}
+
+// newSession is the session a verify starts, with its first refresh token
+// (and the token's hash, which is what the store keeps).
+func (g *Gateway) newSession(uk store.UserKey, now time.Time, actor Actor) (sess store.Session, refresh, refreshHash string, err error) {
+	refresh, refreshHash, err = session.NewRefreshToken(string(uk))
+	if err != nil {
+		return sess, "", "", apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not start a session.", err)
+	}
+	sess = store.Session{
+		ID:        session.NewSessionID(),
+		User:      uk,
+		CreatedAt: now,
+		ExpiresAt: now.Add(g.cfg.RefreshTTL),
+		IP:        actor.IP,
+		UserAgent: actor.UserAgent,
+	}
+	return sess, refresh, refreshHash, nil
 }
 
 // newUserID: UUIDv7, so that the user index (ordered by ID) lists users in
