@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -51,21 +52,25 @@ func (a *App) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	expand := func(s string) string { return repl.ReplaceKnown(s, "") }
 
-	// the options that need no store first: a bad users file or service
-	// key is a config error, found before anything is opened
-	if a.InactivityTimeout < 0 {
-		return fmt.Errorf("otpgate: inactivity_timeout: must not be negative (got %v)", time.Duration(a.InactivityTimeout))
+	// the settings first, expanded as they will run, and the users list:
+	// a mistake in them is a config error, found before anything is opened
+	if a.ServiceKey != "" && expand(a.ServiceKey) == "" {
+		// set but empty: never a silently disabled key
+		return fmt.Errorf("otpgate: service_key: %q expands to nothing", a.ServiceKey)
+	}
+	settings := a.gatewaySettings(expand).WithDefaults()
+	if err := settings.Validate(); err != nil {
+		return configError(err)
+	}
+	keys, err := a.keyConfig(expand)
+	if err != nil {
+		return err
 	}
 	roster, err := a.buildRoster(expand)
 	if err != nil {
 		return err
 	}
 	a.roster = roster
-	serviceKey, err := a.serviceKey(expand)
-	if err != nil {
-		return err
-	}
-	testPhones := expandMap(a.TestPhones, expand)
 
 	st, storeKey, err := acquireStore(a.Store, expand, a.logger)
 	if err != nil {
@@ -93,82 +98,34 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("otpgate: server secret: %w", err)
 		}
 	}
-	ring, newKey, err := a.keyRing(ctx, storage, expand)
+	ring, newKey, err := a.keyRing(ctx, storage, keys)
 	if err != nil {
 		return err
 	}
 
-	issuer, audience := a.Issuer, a.Audience
-	if issuer == "" {
-		issuer = "otpgate"
-	}
-	if audience == "" {
-		audience = "authenticated"
-	}
 	a.shared = sharedState{ctx: ctx, storage: storage, store: st, secret: secret, newSecret: !found,
-		ring: ring, newKey: newKey, issuer: issuer, audience: audience}
+		ring: ring, newKey: newKey, issuer: settings.Issuer, audience: settings.Audience}
 	metrics := processMetrics()
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("otpgate: %w", err)
 	}
-	cfg := gateway.Config{
-		Store:        st,
-		Sender:       snd,
-		Tokens:       session.NewTokens(ring, issuer, audience),
-		Secret:       secret,
-		Logger:       a.logger,
-		Metrics:      metrics,
-		Policy:       phone.Policy{Countries: expandAll(a.Countries, expand)},
-		TestPhones:   testPhones,
-		CreateUser:   a.CreateUser,
-		OpenSignup:   a.Signup == "open",
-		Roster:       roster,
-		Inactivity:   time.Duration(a.InactivityTimeout),
-		ServiceKey:   serviceKey,
-		AccessTTL:    time.Duration(a.AccessTTL),
-		RefreshTTL:   time.Duration(a.RefreshTTL),
-		CookieDomain: expand(a.CookieDomain),
-		PublicURL:    expand(a.PublicURL),
-		AppName:      a.AppName,
-		Issuer:       issuer,
-		Audience:     audience,
-	}
-	cfg.MessageTemplates = a.MessageTemplates
-	if a.RefreshReuseInterval != nil {
-		cfg.RefreshReuse = time.Duration(*a.RefreshReuseInterval)
-		if cfg.RefreshReuse == 0 {
-			cfg.RefreshReuse = -1
-		}
-	}
-	if o := a.OTP; o != nil {
-		cfg.CodeLength = o.Length
-		cfg.CodeTTL = time.Duration(o.TTL)
-		cfg.MaxAttempts = o.MaxAttempts
-		if o.ResendAfter != nil {
-			cfg.ResendAfter = time.Duration(*o.ResendAfter)
-			if cfg.ResendAfter == 0 {
-				cfg.ResendAfter = -1
-			}
-		}
-	}
-	if l := a.PhoneLimit; l != nil {
-		cfg.PhoneLimit = store.Limit{N: l.Events, Window: time.Duration(l.Window)}
-	}
-	if l := a.IPLimit; l != nil {
-		cfg.IPLimit = store.Limit{N: l.Events, Window: time.Duration(l.Window)}
-	}
-	if c := a.Captcha; c != nil {
-		cfg.Captcha = &captcha.Verifier{Provider: c.Provider, Secret: expand(c.Secret), VerifyURL: expand(c.VerifyURL)}
-	}
+	cfg := settings
+	cfg.Store = st
+	cfg.Sender = snd
+	cfg.Tokens = session.NewTokens(ring, settings.Issuer, settings.Audience)
+	cfg.Secret = secret
+	cfg.Logger = a.logger
+	cfg.Metrics = metrics
+	cfg.Roster = roster
 	g, err := gateway.New(cfg)
 	if err != nil {
-		return fmt.Errorf("otpgate: %w", err)
+		return configError(err)
 	}
 	if ps, ok := snd.Sender.(*PlivoSender); ok {
 		// read at each use: Start may adopt another instance's secret
 		secret := g.ServerSecret
 		ps.useSecret(secret)
-		g.SetPlivoCallbacks(&plivo.Callbacks{
+		cb := &plivo.Callbacks{
 			AuthToken: ps.authToken,
 			PublicURL: expand(a.PublicURL),
 			Secret:    secret,
@@ -177,9 +134,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 			OnStatus:  func(ctx context.Context, s plivo.Status) { g.DeliveryReport(ctx, s.Status) },
 			OnInbound: g.SetOptOut,
 			Logger:    a.logger.Named("plivo"),
-		})
+		}
+		a.callbacks = map[string]http.Handler{
+			"/plivo/status":  http.HandlerFunc(cb.ServeStatus),
+			"/plivo/inbound": http.HandlerFunc(cb.ServeInbound),
+			"/plivo/voice":   http.HandlerFunc(cb.ServeVoice),
+		}
 	}
 	a.gw = g
+	a.settings = settings
 
 	// the phones whose access a reload may shrink: the users list and the
 	// test phones (listed users too)
@@ -190,7 +153,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 				zap.String("phone", num.Masked()))
 		}
 	}
-	for p := range testPhones {
+	for p := range cfg.TestPhones {
 		if _, ok := a.listed[p]; !ok {
 			a.listed[p] = nil
 		}
@@ -229,20 +192,63 @@ func (a *App) buildRoster(expand func(string) string) (*gateway.Roster, error) {
 	return r, nil
 }
 
-// serviceKey is the expanded service key; set but empty or short once
-// expanded is a config error, never a silently disabled or weak key.
-func (a *App) serviceKey(expand func(string) string) (string, error) {
-	if a.ServiceKey == "" {
-		return "", nil
+// gatewaySettings translates the options into the engine's settings,
+// each string passed through value: Provision expands placeholders,
+// Validate leaves out what holds one. Zero settings take the engine's
+// defaults.
+func (a *App) gatewaySettings(value func(string) string) gateway.Config {
+	cfg := gateway.Config{
+		Policy:           phone.Policy{Countries: expandAll(a.Countries, value)},
+		TestPhones:       expandMap(a.TestPhones, value),
+		CreateUser:       a.CreateUser,
+		OpenSignup:       a.Signup == "open",
+		Inactivity:       time.Duration(a.InactivityTimeout),
+		ServiceKey:       value(a.ServiceKey),
+		AccessTTL:        time.Duration(a.AccessTTL),
+		RefreshTTL:       time.Duration(a.RefreshTTL),
+		CookieDomain:     value(a.CookieDomain),
+		PublicURL:        value(a.PublicURL),
+		AppName:          a.AppName,
+		Issuer:           a.Issuer,
+		Audience:         a.Audience,
+		MessageTemplates: a.MessageTemplates,
 	}
-	key := expand(a.ServiceKey)
-	if key == "" {
-		return "", fmt.Errorf("otpgate: service_key: %q expands to nothing", a.ServiceKey)
+	if r := a.RefreshReuseInterval; r != nil {
+		cfg.RefreshReuse = time.Duration(*r)
+		cfg.NoReuseGrace = *r == 0
 	}
-	if len(key) < minServiceKey {
-		return "", fmt.Errorf("otpgate: service_key: must be at least %d bytes (got %d)", minServiceKey, len(key))
+	if o := a.OTP; o != nil {
+		cfg.CodeLength = o.Length
+		cfg.CodeTTL = time.Duration(o.TTL)
+		cfg.MaxAttempts = o.MaxAttempts
+		if r := o.ResendAfter; r != nil {
+			cfg.ResendAfter = time.Duration(*r)
+			cfg.NoResendWait = *r == 0
+		}
 	}
-	return key, nil
+	if l := a.PhoneLimit; l != nil {
+		cfg.PhoneLimit = store.Limit{N: l.Events, Window: time.Duration(l.Window)}
+	}
+	if l := a.IPLimit; l != nil {
+		cfg.IPLimit = store.Limit{N: l.Events, Window: time.Duration(l.Window)}
+	}
+	if c := a.Captcha; c != nil {
+		cfg.Captcha = &captcha.Verifier{Provider: c.Provider, Secret: value(c.Secret), VerifyURL: value(c.VerifyURL)}
+	}
+	return cfg
+}
+
+// configError is an engine's report on the config, each of its errors
+// marked as otpgate's, as Validate's are in a Caddyfile.
+func configError(err error) error { return prefixEach("otpgate: ", err) }
+
+// prefixEach puts prefix before each of err's errors (an errors.Join's).
+func prefixEach(prefix string, err error) error {
+	var errs []error
+	for _, e := range flatten(err) {
+		errs = append(errs, fmt.Errorf("%s%w", prefix, e))
+	}
+	return errors.Join(errs...)
 }
 
 // buildSender loads the sender module named by the sms option (default:
@@ -265,25 +271,34 @@ func (a *App) buildSender(ctx caddy.Context) (sender.Templated, error) {
 	return sender.Templated{Sender: s, Template: a.MessageTemplate}, nil
 }
 
-// keyRing reads the signing keys, writing nothing; generated is true when
-// storage holds no key yet and the ring holds a new one for Start to store.
-func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(string) string) (ring session.KeyRing, generated bool, err error) {
+// keyConfig is the signing key options, expanded and checked.
+func (a *App) keyConfig(expand func(string) string) (session.KeyConfig, error) {
 	// A secret whose variable is unset must not fall back to a generated
 	// key: upstreams expecting that secret or key would break silently.
 	if a.HMACSecret != "" && expand(a.HMACSecret) == "" {
-		return session.KeyRing{}, false, fmt.Errorf("otpgate: hmac_secret: %q expands to nothing", a.HMACSecret)
+		return session.KeyConfig{}, fmt.Errorf("otpgate: hmac_secret: %q expands to nothing", a.HMACSecret)
 	}
 	if a.SigningKeyFile != "" && expand(a.SigningKeyFile) == "" {
-		return session.KeyRing{}, false, fmt.Errorf("otpgate: signing_key_file: %q expands to nothing", a.SigningKeyFile)
+		return session.KeyConfig{}, fmt.Errorf("otpgate: signing_key_file: %q expands to nothing", a.SigningKeyFile)
 	}
-	if s := expand(a.HMACSecret); s != "" {
+	keys := session.KeyConfig{HMACSecret: expand(a.HMACSecret), KeyFile: expand(a.SigningKeyFile), Alg: expand(a.SigningAlg)}
+	if err := keys.Validate(); err != nil {
+		return session.KeyConfig{}, configError(err)
+	}
+	return keys, nil
+}
+
+// keyRing reads the signing keys, writing nothing; generated is true when
+// storage holds no key yet and the ring holds a new one for Start to store.
+func (a *App) keyRing(ctx context.Context, storage session.Storage, keys session.KeyConfig) (ring session.KeyRing, generated bool, err error) {
+	if s := keys.HMACSecret; s != "" {
 		k, err := session.HMACKey([]byte(s))
 		if err != nil {
 			return session.KeyRing{}, false, fmt.Errorf("otpgate: hmac_secret: %w", err)
 		}
 		return session.KeyRing{Current: k}, false, nil
 	}
-	if f := expand(a.SigningKeyFile); f != "" {
+	if f := keys.KeyFile; f != "" {
 		pem, err := os.ReadFile(f)
 		if err != nil {
 			return session.KeyRing{}, false, fmt.Errorf("otpgate: signing_key_file: %w", err)
@@ -294,15 +309,14 @@ func (a *App) keyRing(ctx context.Context, storage session.Storage, expand func(
 		}
 		return session.KeyRing{Current: k}, false, nil
 	}
-	alg := expand(a.SigningAlg)
-	ring, found, err := session.ReadKeyRing(ctx, storage, alg)
+	ring, found, err := session.ReadKeyRing(ctx, storage, keys.Alg)
 	if err != nil {
 		return session.KeyRing{}, false, fmt.Errorf("otpgate: signing key: %w", err)
 	}
 	if found {
 		return ring, false, nil
 	}
-	k, err := session.GenerateKey(alg)
+	k, err := session.GenerateKey(keys.Alg)
 	if err != nil {
 		return session.KeyRing{}, false, fmt.Errorf("otpgate: signing key: %w", err)
 	}

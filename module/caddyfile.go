@@ -3,7 +3,6 @@ package otpgate
 import (
 	"encoding/json"
 	"strconv"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -215,16 +214,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.parseUsers(d)
 		case "inactivity_timeout":
 			a.InactivityTimeout, err = durationArg(d, opt)
-			if err == nil && a.InactivityTimeout < 0 {
-				return d.Errf("inactivity_timeout: must not be negative (got %v)", time.Duration(a.InactivityTimeout))
-			}
 		case "service_key":
-			if a.ServiceKey, err = oneArg(d, opt); err != nil {
-				return err
-			}
-			if k := a.ServiceKey; !hasPlaceholder(k) && len(k) < minServiceKey {
-				return d.Errf("service_key: must be at least %d bytes (got %d)", minServiceKey, len(k))
-			}
+			a.ServiceKey, err = oneArg(d, opt)
 		default:
 			return d.Errf("otpgate: unknown option %q", opt)
 		}
@@ -407,11 +398,6 @@ func (a *App) parseCaptcha(d *caddyfile.Dispenser) error {
 		return d.Err("captcha: want `captcha turnstile|hcaptcha|recaptcha <secret> [verify_url <url>]`")
 	}
 	c.Provider, c.Secret = args[0], args[1]
-	switch c.Provider {
-	case "turnstile", "hcaptcha", "recaptcha":
-	default:
-		return d.Errf("captcha: unknown provider %q (want turnstile, hcaptcha or recaptcha)", c.Provider)
-	}
 	if d.NextBlock(d.Nesting()) {
 		return d.Err("captcha: unexpected block")
 	}

@@ -2,6 +2,7 @@ package otpgate
 
 import (
 	"encoding/json"
+	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -123,9 +124,13 @@ type App struct {
 	snd      sender.Sender
 	storeKey string
 	gw       *gateway.Gateway
-	roster   *gateway.Roster
-	listed   map[string][]string // the users list and test phones, as provisioned
-	applied  *appliedList        // shared across reloads; nil until provisioned
+	// callbacks are the routes a sender serves under each site's
+	// api_prefix for its provider (Plivo's callbacks), reporting to gw
+	callbacks map[string]http.Handler
+	settings  gateway.Config // the engine's settings as provisioned, defaults applied
+	roster    *gateway.Roster
+	listed    map[string][]string // the users list and test phones, as provisioned
+	applied   *appliedList        // shared across reloads; nil until provisioned
 	// appliedGen is this config's generation in applied once started
 	appliedGen uint64
 	// shared is what provisioning read (or generated, when storage had

@@ -104,8 +104,12 @@ func (p fieldPos) find(msg string) (caddyfile.Token, bool) {
 	return caddyfile.Token{}, false
 }
 
-// flatten lists the errors of an errors.Join, nested ones included.
+// flatten lists the errors of an errors.Join, nested ones included;
+// none for nil.
 func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
 	j, ok := err.(interface{ Unwrap() []error })
 	if !ok {
 		return []error{err}

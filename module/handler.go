@@ -1,10 +1,10 @@
 package otpgate
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -37,36 +37,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("otpgate: loading app: %w", err)
 	}
 	app := appIface.(*App)
-	name := h.AppName
-	if name == "" {
-		name = app.AppName
-	}
-	if name == "" {
-		name = "otpgate"
-	}
-	codeLen := 6
-	if app.OTP != nil && app.OTP.Length != 0 {
-		codeLen = app.OTP.Length
-	}
 	repl := caddy.NewReplacer()
-	expand := func(s string) string { return repl.ReplaceKnown(s, "") }
-	page, err := loginpage.New(loginpage.Options{
-		AppName:        name,
+	opts := loginpage.Options{
+		AppName:        cmp.Or(h.AppName, app.settings.AppName),
 		AccentColor:    h.AccentColor,
 		APIPrefix:      h.APIPrefix,
 		LoginPath:      h.LoginPath,
-		TemplateFile:   expand(h.LoginTemplate),
-		CodeLength:     codeLen,
-		Countries:      expandAll(app.Countries, expand),
+		TemplateFile:   repl.ReplaceKnown(h.LoginTemplate, ""),
+		CodeLength:     app.settings.CodeLength,
+		Countries:      app.settings.Policy.Countries,
 		DefaultCountry: h.DefaultCountry,
 		Language:       h.Language,
 		Channels:       pageChannels(app.snd),
-	})
+	}
+	if err := opts.Validate(); err != nil {
+		return configError(err)
+	}
+	page, err := loginpage.New(opts)
 	if err != nil {
-		if h.DefaultCountry != "" && strings.Contains(err.Error(), "default country") {
-			return fmt.Errorf("otpgate: default_country: %w", err)
-		}
-		return fmt.Errorf("otpgate: login page: %w", err)
+		return fmt.Errorf("otpgate: %w", err)
 	}
 	var origins []string
 	for _, o := range h.CORSOrigins {
@@ -85,6 +74,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Page:        page,
 		Roles:       h.Roles,
 		CORSOrigins: origins,
+		Callbacks:   app.callbacks,
 		Logger:      ctx.Logger(),
 		Server:      serverName,
 		Restyle:     errorRoutesAnswer,

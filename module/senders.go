@@ -129,34 +129,41 @@ func (*PlivoSender) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: senderNamespace + ".plivo", New: func() caddy.Module { return new(PlivoSender) }}
 }
 
-// Provision expands placeholders and builds the Plivo client.
+// Provision expands placeholders and builds the Plivo client, which
+// checks the expanded config.
 func (p *PlivoSender) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
-	expand := func(s string) string { return repl.ReplaceKnown(s, "") }
-	p.authToken = expand(p.AuthToken)
+	c := p.engineConfig(func(s string) string { return repl.ReplaceKnown(s, "") })
+	c.Secret = p.serverSecret
+	p.authToken = c.AuthToken
+	s, err := plivo.New(c, ctx.Logger())
+	if err != nil {
+		return prefixEach("sms ", err)
+	}
+	p.engine = s
+	return nil
+}
+
+// engineConfig translates the options into the engine's, each string
+// passed through value.
+func (p *PlivoConfig) engineConfig(value func(string) string) plivo.Config {
 	c := plivo.Config{
-		AuthID:              expand(p.AuthID),
-		AuthToken:           p.authToken,
-		From:                expand(p.From),
-		PowerpackUUID:       expand(p.PowerpackUUID),
-		APIURL:              expand(p.APIURL),
-		StatusURL:           expand(p.StatusURL),
+		AuthID:              value(p.AuthID),
+		AuthToken:           value(p.AuthToken),
+		From:                value(p.From),
+		PowerpackUUID:       value(p.PowerpackUUID),
+		APIURL:              value(p.APIURL),
+		StatusURL:           value(p.StatusURL),
 		Timeout:             time.Duration(p.Timeout),
-		DLTEntityID:         expand(p.DLTEntityID),
-		DLTTemplateID:       expand(p.DLTTemplateID),
-		DLTTemplateCategory: expand(p.DLTTemplateCategory),
-		VoiceFrom:           expand(p.VoiceFrom),
-		Secret:              p.serverSecret,
+		DLTEntityID:         value(p.DLTEntityID),
+		DLTTemplateID:       value(p.DLTTemplateID),
+		DLTTemplateCategory: value(p.DLTTemplateCategory),
+		VoiceFrom:           value(p.VoiceFrom),
 	}
 	if t := p.WhatsAppTemplate; t != nil {
 		c.WhatsAppTemplate, c.WhatsAppLanguage = t.Name, t.Language
 	}
-	s, err := plivo.New(c, ctx.Logger())
-	if err != nil {
-		return fmt.Errorf("sms plivo: %w", err)
-	}
-	p.engine = s
-	return nil
+	return c
 }
 
 func (p *PlivoSender) serverSecret() []byte {
@@ -241,17 +248,13 @@ func (p *PlivoSender) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				p.WhatsAppTemplate = &tpl
 			}
 		case "voice_from":
-			if p.VoiceFrom, err = oneArg(d, name); err == nil && !hasPlaceholder(p.VoiceFrom) && !e164.MatchString(p.VoiceFrom) {
-				return d.Errf("%s: %q is not an E.164 number (want + then 7 to 15 digits)", name, p.VoiceFrom)
-			}
+			p.VoiceFrom, err = oneArg(d, name)
 		case "dlt_entity_id":
 			p.DLTEntityID, err = oneArg(d, name)
 		case "dlt_template_id":
 			p.DLTTemplateID, err = oneArg(d, name)
 		case "dlt_template_category":
-			if p.DLTTemplateCategory, err = oneArg(d, name); err == nil && !hasPlaceholder(p.DLTTemplateCategory) && !plivo.DLTCategories[p.DLTTemplateCategory] {
-				return d.Errf("%s: want transactional, service_implicit, service_explicit or promotional, got %q", name, p.DLTTemplateCategory)
-			}
+			p.DLTTemplateCategory, err = oneArg(d, name)
 		default:
 			return d.Errf("sms plivo: unknown option %q", opt)
 		}

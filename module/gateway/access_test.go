@@ -151,7 +151,7 @@ func TestSignup_Closed_ListedPhoneSignsInWithItsRoles(t *testing.T) {
 
 // Open sign-up: the request's create_user (default: the server's) decides.
 func TestSignup_Open_CreateUserDecides(t *testing.T) {
-	e := newEnv(t, memstore.New(), func(c *Config) { c.CreateUser = false; c.ResendAfter = -1 })
+	e := newEnv(t, memstore.New(), func(c *Config) { c.CreateUser = false; c.NoResendWait = true })
 	e.send(bob)
 	if e.sender.count() != 0 {
 		t.Fatal("create_user defaulting to false still sent a code to an unknown phone")
@@ -322,7 +322,7 @@ func keepSecureCookies(c *http.Client, base string) {
 // a code sent before the ban, and learns of the ban when refreshing.
 func TestBan_NoSMSNoVerifyRefreshSaysBanned(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
-		e := newEnv(t, open(t), func(c *Config) { c.ResendAfter = -1 })
+		e := newEnv(t, open(t), func(c *Config) { c.NoResendWait = true })
 		s := e.login(alice)
 		id := e.userIDOf(alice)
 		if r := e.send(alice); r.status != 200 {

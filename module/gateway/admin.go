@@ -564,8 +564,8 @@ func parseAdminPhone(s string) (phone.Number, error) {
 // serveSupabaseAdmin serves GoTrue's admin routes under the API prefix for
 // requests that carry the service key. Without a service key configured
 // the routes do not exist.
-func (s *Site) serveSupabaseAdmin(w http.ResponseWriter, r *http.Request, route, clientIP string) error {
-	key := s.G.cfg.ServiceKey
+func (g *Gateway) serveSupabaseAdmin(w http.ResponseWriter, r *http.Request, route, clientIP string) error {
+	key := g.cfg.ServiceKey
 	if key == "" {
 		return apierr.New(http.StatusNotFound, apierr.NotFound, "No such auth route.")
 	}
@@ -579,6 +579,6 @@ func (s *Site) serveSupabaseAdmin(w http.ResponseWriter, r *http.Request, route,
 	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
 		return apierr.New(http.StatusForbidden, "not_admin", "The bearer token is not the service key.")
 	}
-	s.G.ServeAdmin(w, r, route, DialectSupabase, actorOf(r, clientIP, "service_key"))
+	g.ServeAdmin(w, r, route, DialectSupabase, actorOf(r, clientIP, "service_key"))
 	return nil
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/otpgate/otpgate/module/phone"
 )
 
-// SetPlivoCallbacks enables {api_prefix}/plivo/status and /plivo/inbound.
-func (g *Gateway) SetPlivoCallbacks(cb PlivoCallbacks) { g.cfg.PlivoCallback = cb }
+// What a provider's callbacks (served by the sender's handlers, mounted
+// as Site.Callbacks) report to the gateway: replay-proof nonces, delivery
+// reports and opt-outs. The gateway never calls a sender's handlers.
 
 // nonceTTL: Plivo signs each callback with a fresh nonce; remembering them
 // for a day refuses replays of any captured request in that time.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/otpgate/otpgate/module/apierr"
 )
 
 // CORS for single-page apps on other origins (the handler's cors_origins):
@@ -108,4 +110,43 @@ func (s *Site) serveCORS(w http.ResponseWriter, r *http.Request) (done bool) {
 	}
 	h.Set("Access-Control-Expose-Headers", corsExpose)
 	return false
+}
+
+// checkSameSite refuses state-changing requests a browser sent on behalf
+// of another site (login CSRF, SMS pumping from foreign pages), except
+// from the site's cors_origins. Clients that are not browsers send neither
+// header and pass.
+func (s *Site) checkSameSite(r *http.Request) error {
+	if s.corsOrigin(r) != "" {
+		return nil
+	}
+	refuse := apierr.New(http.StatusForbidden, apierr.CrossSiteRequest, "Cross-site requests to the auth API are refused.")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	case "same-site":
+		if s.G.CookieDomain() == "" {
+			return refuse
+		}
+	default:
+		return refuse
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return refuse
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	if d := s.G.CookieDomain(); d != "" {
+		host := strings.ToLower(u.Hostname())
+		d = strings.ToLower(strings.TrimPrefix(d, "."))
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return nil
+		}
+	}
+	return refuse
 }

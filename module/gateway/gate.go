@@ -9,21 +9,53 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/otpgate/otpgate/module/apierr"
 	"github.com/otpgate/otpgate/module/session"
 )
 
-// gate decides one upstream request. The steady state costs no store
-// round trip: a token verified once is cached until it expires, and
-// revocations and changes of a user's access arrive through the feed.
-// A token that may predate such a change, and every token while the feed
-// is down, is checked in the store again; a store that does not answer
-// refuses the request (fail closed).
-//
-// A refusal is written here, unless the site leaves it to the server's
-// error routes (Site.Restyle): then nothing is written and refusal is the
-// error to hand them.
-func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP string) (id *Identity, ok bool, refusal error) {
+// verdict is what the gate decided about an upstream request.
+type verdict uint8
+
+const (
+	allow       verdict = iota // the session passes to the upstream
+	deny                       // no usable session: sign in first
+	forbid                     // a session whose roles the site does not admit
+	unavailable                // the session cannot be checked: refuse (fail closed)
+)
+
+// decision is the gate's answer to one request: the verdict, what it
+// rests on, and the session cookies to set or clear on whatever answer is
+// given. Site.render turns it into the response, the metric and the log
+// line.
+type decision struct {
+	verdict   verdict
+	reason    string         // deny: why (no_token, expired, invalid_token, revoked, …)
+	claims    session.Claims // allow, forbid: the session
+	err       error          // unavailable: why the store could not say
+	refreshed bool           // the session's access token was refreshed in place
+	cookies   []*http.Cookie
+}
+
+// metric is the decision's gate_decisions_total label.
+func (d decision) metric() string {
+	switch d.verdict {
+	case allow:
+		return "allowed"
+	case forbid:
+		return "denied_no_access"
+	case unavailable:
+		return "unavailable"
+	}
+	return "denied_" + d.reason
+}
+
+// decide judges one upstream request for a site that admits roles (any
+// session when empty). The steady state costs no store round trip: a
+// token verified once is cached until it expires, and revocations and
+// changes of a user's access arrive through the feed. A token that may
+// predate such a change, and every token while the feed is down, is
+// checked in the store again; a store that does not answer refuses the
+// request (fail closed).
+func (g *Gateway) decide(r *http.Request, clientIP string, roles []string) decision {
 	now := g.now()
 	tok, fromCookie := g.requestToken(r)
 	if tok != "" {
@@ -37,93 +69,96 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, s *Site, clientIP
 			case errors.Is(err, session.ErrExpired):
 				// fall through to the refresh cookie
 			default:
-				return nil, false, s.unauthorized(w, r, "invalid_token")
+				return decision{verdict: deny, reason: "invalid_token"}
 			}
 		}
 		if ok {
 			if g.cache.Revoked(claims.SessionID, now) {
-				return nil, false, s.unauthorized(w, r, denyRevoked)
+				return decision{verdict: deny, reason: denyRevoked}
 			}
+			var cookies []*http.Cookie
 			if !g.feedOK.Load() || g.changes.stale(claims) {
-				fresh, deny, err := g.recheck(r.Context(), claims, now)
+				fresh, why, err := g.recheck(r.Context(), claims, now)
 				if err != nil {
-					g.failClosed(w, r, s, err)
-					return nil, false, nil
+					return decision{verdict: unavailable, err: err}
 				}
-				if deny != "" {
+				if why != "" {
+					d := decision{verdict: deny, reason: why}
 					if fromCookie {
-						g.clearSessionCookies(w)
+						d.cookies = g.clearedSessionCookies()
 					}
-					return nil, false, s.unauthorized(w, r, deny)
+					return d
 				}
 				g.cache.Put(tok, fresh)
 				if fromCookie && (!slices.Equal(fresh.Roles, claims.Roles) || fresh.Phone != claims.Phone) {
 					// the browser's next requests carry the new roles (or
 					// phone) without a refresh: re-sign the access token alone
-					g.reissueAccessCookie(w, fresh, now)
+					if c := g.reissuedAccessCookie(fresh, now); c != nil {
+						cookies = []*http.Cookie{c}
+					}
 				}
 				claims = fresh
 			}
-			return g.pass(w, r, s, claims)
+			d := admitted(claims, roles)
+			d.cookies = cookies
+			return d
 		}
 	}
 	if rc, err := r.Cookie(g.refreshCookieName()); err == nil && rc.Value != "" {
 		out, err := g.refresh(r.Context(), rc.Value, actorOf(r, clientIP, "user"))
-		if err == nil {
-			// the token was signed here a moment ago: its claims are known
-			// without verifying it again
-			g.cache.Put(out.AccessToken, out.claims)
-			g.setSessionCookies(w, out.AccessToken, out.RefreshToken)
-			g.cfg.Metrics.gateDecision(s.server(r), "refreshed")
-			return g.pass(w, r, s, out.claims)
+		if err != nil {
+			if isUnavailable(err) {
+				return decision{verdict: unavailable, err: err}
+			}
+			return decision{verdict: deny, reason: "refresh_failed", cookies: g.clearedSessionCookies()}
 		}
-		if apierr.As(err).Code == apierr.StoreUnavailable {
-			g.failClosed(w, r, s, err)
-			return nil, false, nil
-		}
-		g.clearSessionCookies(w)
-		return nil, false, s.unauthorized(w, r, "refresh_failed")
+		// the token was signed here a moment ago: its claims are known
+		// without verifying it again
+		g.cache.Put(out.AccessToken, out.claims)
+		d := admitted(out.claims, roles)
+		d.refreshed = true
+		d.cookies = g.sessionCookies(out.AccessToken, out.RefreshToken)
+		return d
 	}
 	if tok != "" {
-		return nil, false, s.unauthorized(w, r, "expired")
+		return decision{verdict: deny, reason: "expired"}
 	}
-	return nil, false, s.unauthorized(w, r, "no_token")
+	return decision{verdict: deny, reason: "no_token"}
 }
 
-// pass lets a verified session through if the site admits its roles.
-func (g *Gateway) pass(w http.ResponseWriter, r *http.Request, s *Site, c session.Claims) (*Identity, bool, error) {
-	if !s.admits(c.Roles) {
-		return nil, false, s.forbidden(w, r, c)
+// admitted lets a verified session through if it holds one of roles (or
+// roles is empty).
+func admitted(c session.Claims, roles []string) decision {
+	if len(roles) == 0 {
+		return decision{verdict: allow, claims: c}
 	}
-	g.cfg.Metrics.gateDecision(s.server(r), "allowed")
-	return identityOf(c), true, nil
+	for _, want := range roles {
+		if slices.Contains(c.Roles, want) {
+			return decision{verdict: allow, claims: c}
+		}
+	}
+	return decision{verdict: forbid, claims: c}
 }
 
-// reissueAccessCookie signs a new access token for a session the gate has
-// just confirmed in the store, with the same expiry, so that changed roles
-// reach the browser's cookie without rotating its refresh token.
-func (g *Gateway) reissueAccessCookie(w http.ResponseWriter, c session.Claims, now time.Time) {
+// reissuedAccessCookie signs a new access token for a session the gate
+// has just confirmed in the store, with the same expiry, so that changed
+// roles reach the browser's cookie without rotating its refresh token.
+// It is nil when the token cannot be signed (the old cookie stays; the
+// store is asked again next time).
+func (g *Gateway) reissuedAccessCookie(c session.Claims, now time.Time) *http.Cookie {
 	c.IssuedAt = now
 	c.CheckedAt = time.Time{}
 	if !c.ExpiresAt.After(now) {
-		return
+		return nil
 	}
 	tok, err := g.tokens().Sign(c)
 	if err != nil {
 		g.log.Warn("re-signing an access token with new roles", zap.Error(err))
-		return
+		return nil
 	}
 	c.CheckedAt = now
 	g.cache.Put(tok, c)
-	http.SetCookie(w, g.cookie(g.accessCookieName(), tok, int(g.cfg.RefreshTTL/time.Second)))
-}
-
-func (g *Gateway) failClosed(w http.ResponseWriter, r *http.Request, s *Site, err error) {
-	g.cfg.Metrics.gateDecision(s.server(r), "unavailable")
-	s.logger(r).Error("gate: session cannot be checked, refusing", zap.Error(err))
-	e := apierr.Wrap(http.StatusServiceUnavailable, apierr.StoreUnavailable, "The service is temporarily unavailable. Try again in a moment.", err)
-	e.RetryAfter = 5 * time.Second
-	apierr.Write(w, r, e)
+	return g.cookie(g.accessCookieName(), tok, int(g.cfg.RefreshTTL/time.Second))
 }
 
 func identityOf(c session.Claims) *Identity {

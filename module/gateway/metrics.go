@@ -140,3 +140,5 @@ func (m *Metrics) feedHealthy(ok bool) {
 		m.feed.Set(0)
 	}
 }
+
+func (g *Gateway) metrics() *Metrics { return g.cfg.Metrics }

@@ -112,3 +112,76 @@ func (g *Gateway) retryRepairs(ctx context.Context) {
 		}
 	}
 }
+
+// endSessions revokes sessions of one person in the store and announces
+// them, best effort: used where a session must end but the request is
+// already refused anyway.
+func (g *Gateway) endSessions(ctx context.Context, uk store.UserKey, ids []string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	g.cache.Revoke(ids, now.Add(g.revocationRetain()))
+	for _, id := range ids {
+		if _, err := g.cfg.Store.Revoke(ctx, uk, store.RevokeOne, id, now); err != nil {
+			g.log.Warn("ending a session", zap.Error(err))
+		}
+	}
+	g.announce(ctx, ids, now)
+}
+
+// announce publishes revocations on the feed, or keeps them to announce
+// again: a revocation other instances never hear of would let them accept
+// the session's access tokens until they expire.
+func (g *Gateway) announce(ctx context.Context, ids []string, at time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := g.cfg.Store.Announce(context.WithoutCancel(ctx), ids, at); err != nil {
+		g.log.Error("revocation stored but not announced yet; will retry", zap.Error(err), zap.Int("sessions", len(ids)))
+		g.pendingMu.Lock()
+		for _, id := range ids {
+			g.pending[id] = at
+		}
+		g.pendingMu.Unlock()
+	}
+}
+
+func (g *Gateway) retryAnnouncements(ctx context.Context) {
+	t := time.NewTicker(g.cfg.AnnounceRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.retryRepairs(ctx)
+		g.pendingMu.Lock()
+		if len(g.pending) == 0 {
+			g.pendingMu.Unlock()
+			continue
+		}
+		ids := make([]string, 0, len(g.pending))
+		oldest := g.now()
+		for id, at := range g.pending {
+			ids = append(ids, id)
+			if at.Before(oldest) {
+				oldest = at
+			}
+		}
+		g.pendingMu.Unlock()
+		if err := g.cfg.Store.Announce(ctx, ids, oldest); err != nil {
+			continue
+		}
+		g.pendingMu.Lock()
+		for _, id := range ids {
+			delete(g.pending, id)
+		}
+		g.pendingMu.Unlock()
+		g.log.Info("revocations announced after retry", zap.Int("sessions", len(ids)))
+	}
+}
+
+// revocationRetain is how long revocations matter: an access token issued
+// before its session was revoked lives at most AccessTTL (+ skew).
+func (g *Gateway) revocationRetain() time.Duration {
+	return g.cfg.AccessTTL + time.Minute
+}

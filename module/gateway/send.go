@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -73,20 +72,50 @@ type sendResponse struct {
 }
 
 func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request, clientIP string, resend bool) error {
-	if err := g.ipRefusedHere(r.Context(), clientIP, resend); err != nil {
-		return err // before the body is even read: the cheapest refusal under a flood
+	ctx, op := r.Context(), sendOp(resend)
+	// before the body is even read: the cheapest refusal under a flood
+	if res, refused := g.ipRefusedHere(clientIP); refused {
+		_, err := g.finishSend(ctx, op, clientIP, res)
+		return err
 	}
 	var req sendRequest
 	if err := decodeBody(r, &req); err != nil {
-		g.cfg.Metrics.refusal(serverOf(r.Context()), apierr.As(err).Code)
+		_, err := g.finishSend(ctx, op, clientIP, sendResult{err: apierr.As(err)})
 		return err
 	}
-	res, err := g.Send(r.Context(), req, clientIP, resend)
+	res, err := g.Send(ctx, req, clientIP, resend)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// sendResult is how one send or resend ended. finishSend is the one place
+// that turns it into the metrics, the log line and the answer, so no way
+// out of a send can skip one of them.
+type sendResult struct {
+	num     phone.Number // "" before the phone was read
+	channel string
+	resp    sendResponse  // the answer, when err is nil
+	err     *apierr.Error // the refusal
+	// outcome is the log line's (a refusal's error code when empty).
+	outcome string
+	// delivery is sends_total's outcome when a message was sent, tried
+	// or feigned: "sent", "suppressed" or a provider error code.
+	delivery  string
+	messageID string
+	// here marks a refusal repeated from the store's until its
+	// Retry-After: the store's own refusal was logged, and a flood must
+	// not flood the log, so it is logged at debug level (the refusals
+	// metric counts every one).
+	here   bool
+	fields []zap.Field
+}
+
+// refusedSend is a send refused with err.
+func refusedSend(num phone.Number, channel string, err error) sendResult {
+	return sendResult{num: num, channel: channel, err: apierr.As(err)}
 }
 
 // Send runs one send or resend: validation first (nothing is counted for
@@ -95,16 +124,53 @@ func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request, clientIP str
 // the store has refused is refused here until the Retry-After it gave,
 // without asking the store again (the address before anything else).
 func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, resend bool) (sendResponse, error) {
+	return g.finishSend(ctx, sendOp(resend), clientIP, g.send(ctx, req, clientIP, resend))
+}
+
+// finishSend counts, logs and answers a send's result.
+func (g *Gateway) finishSend(ctx context.Context, op, clientIP string, res sendResult) (sendResponse, error) {
+	m, server := g.metrics(), serverOf(ctx)
+	if res.delivery != "" {
+		m.send(server, res.channel, res.num.Region, res.delivery)
+	}
+	outcome := res.outcome
+	if res.err != nil {
+		m.refusal(server, res.err.Code)
+		if outcome == "" {
+			outcome = res.err.Code
+		}
+	}
+	level := zap.InfoLevel
+	if res.here {
+		level, outcome = zap.DebugLevel, outcome+"_here"
+	}
+	if ce := g.logFor(ctx).Check(level, op); ce != nil {
+		fields := append([]zap.Field{
+			zap.String("phone", maskedOrEmpty(res.num)),
+			zap.String("country", res.num.Region),
+			zap.String("client_ip", clientIP),
+			zap.String("channel", res.channel),
+			zap.String("outcome", outcome),
+		}, res.fields...)
+		if res.messageID != "" {
+			fields = append(fields, zap.String("message_id", res.messageID))
+		}
+		ce.Write(fields...)
+	}
+	if res.err != nil {
+		return sendResponse{}, res.err
+	}
+	return res.resp, nil
+}
+
+func (g *Gateway) send(ctx context.Context, req sendRequest, clientIP string, resend bool) sendResult {
 	start := g.now()
-	op := sendOp(resend)
-	if err := g.ipRefusedHere(ctx, clientIP, resend); err != nil {
-		return sendResponse{}, err
+	if res, refused := g.ipRefusedHere(clientIP); refused {
+		return res
 	}
 	num, channel, meta, err := g.validateSend(req, resend)
 	if err != nil {
-		g.cfg.Metrics.refusal(serverOf(ctx), apierr.As(err).Code)
-		g.logSend(ctx, op, num, clientIP, apierr.As(err).Code, "", channel)
-		return sendResponse{}, err
+		return refusedSend(num, channel, err)
 	}
 	// a phone change comes from a signed-in user (GoTrue asks no captcha)
 	if g.cfg.Captcha != nil && req.change == nil {
@@ -113,27 +179,23 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 			token = req.GotrueMetaSecurity.token()
 		}
 		if err := g.cfg.Captcha.Verify(ctx, token, clientIP); err != nil {
-			g.cfg.Metrics.refusal(serverOf(ctx), apierr.CaptchaFailed)
-			g.logSend(ctx, op, num, clientIP, apierr.CaptchaFailed, "", channel)
-			return sendResponse{}, apierr.Wrap(http.StatusBadRequest, apierr.CaptchaFailed, "Captcha verification failed.", err)
+			return refusedSend(num, channel, apierr.Wrap(http.StatusBadRequest, apierr.CaptchaFailed, "Captcha verification failed.", err))
 		}
 	}
 	dec, err := g.cfg.Store.Hit(ctx, "ip:"+ipLimitKey(clientIP), g.cfg.IPLimit.N, g.cfg.IPLimit.Window, start)
 	if err != nil {
-		return sendResponse{}, storeError(err)
+		return refusedSend(num, channel, storeError(err))
 	}
 	if !dec.Allowed {
 		g.refused.note(ipRefusalKey(clientIP), start.Add(dec.RetryAfter), false, start)
-		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverRequestLimit)
-		g.logSend(ctx, op, num, clientIP, apierr.OverRequestLimit, "", channel)
-		return sendResponse{}, errIPLimit(dec.RetryAfter)
+		return refusedSend(num, channel, errIPLimit(dec.RetryAfter))
 	}
 
 	testCode, isTest := g.cfg.TestPhones[num.E164]
 	code := testCode
 	if !isTest {
 		if code, err = newCode(g.cfg.CodeLength); err != nil {
-			return sendResponse{}, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not create a code.", err)
+			return refusedSend(num, channel, apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Could not create a code.", err))
 		}
 	}
 	createUser, origin := g.signupPolicy(num.E164, req.CreateUser)
@@ -144,9 +206,9 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 	challengeID := uuid.NewString()
 	uk := g.userKey(num.E164)
 	if left, f := g.refused.check(phoneRefusalKey(uk), start); left > 0 {
-		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverSMSSendLimit)
-		g.logRefusedHere(ctx, op, num, clientIP, apierr.OverSMSSendLimit+"_"+phoneRefusalOutcome(f.limited))
-		return sendResponse{}, errPhoneLimit(f.limited, left)
+		res := refusedSend(num, channel, errPhoneLimit(f.limited, left))
+		res.outcome, res.here = apierr.OverSMSSendLimit+"_"+phoneRefusalOutcome(f.limited), true
+		return res
 	}
 	keep := g.cfg.CodeTTL + time.Hour
 	begin, err := g.cfg.Store.BeginSend(ctx, store.SendRequest{
@@ -178,20 +240,18 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		Unlimited: isTest,
 	})
 	if err != nil {
-		return sendResponse{}, storeError(err)
+		return refusedSend(num, channel, storeError(err))
 	}
 	switch begin.Status {
 	case store.SendOptedOut:
-		g.cfg.Metrics.refusal(serverOf(ctx), apierr.PhoneOptedOut)
-		g.logSend(ctx, op, num, clientIP, apierr.PhoneOptedOut, "", channel)
-		return sendResponse{}, apierr.New(http.StatusForbidden, apierr.PhoneOptedOut,
-			"This number has opted out of messages (it sent STOP). Text START to the sender to receive codes again.")
+		return refusedSend(num, channel, apierr.New(http.StatusForbidden, apierr.PhoneOptedOut,
+			"This number has opted out of messages (it sent STOP). Text START to the sender to receive codes again."))
 	case store.SendCooldown, store.SendPhoneLimited:
 		limited := begin.Status == store.SendPhoneLimited
 		g.refused.note(phoneRefusalKey(uk), start.Add(begin.RetryAfter), limited, start)
-		g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverSMSSendLimit)
-		g.logSend(ctx, op, num, clientIP, apierr.OverSMSSendLimit+"_"+begin.Status.String(), "", channel)
-		return sendResponse{}, errPhoneLimit(limited, begin.RetryAfter)
+		res := refusedSend(num, channel, errPhoneLimit(limited, begin.RetryAfter))
+		res.outcome = apierr.OverSMSSendLimit + "_" + begin.Status.String()
+		return res
 	case store.SendUnknownUser, store.SendNoChallenge, store.SendBanned, store.SendLocked, store.SendTaken:
 		// Answer exactly like a real send, after a typical provider
 		// delay, so that whether a phone has an account (or is banned,
@@ -202,20 +262,19 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 		if channel == "" {
 			channel = sender.SMS // what a real resend of an SMS code answers
 		}
-		g.cfg.Metrics.send(serverOf(ctx), channel, num.Region, "suppressed")
-		g.logSend(ctx, op, num, clientIP, "suppressed_"+begin.Status.String(), "", channel)
-		return g.sendResponse(uuid.NewString(), num, channel), nil
+		return sendResult{num: num, channel: channel, resp: g.sendResponse(uuid.NewString(), num, channel),
+			outcome: "suppressed_" + begin.Status.String(), delivery: "suppressed"}
 	}
 	if begin.Challenge.Channel != "" {
 		channel = begin.Challenge.Channel
 	}
 	if isTest {
-		g.logSend(ctx, op, num, clientIP, "test_phone", "", channel)
-		return g.sendResponse(uuid.NewString(), num, channel), nil
+		return sendResult{num: num, channel: channel, resp: g.sendResponse(uuid.NewString(), num, channel), outcome: "test_phone"}
 	}
 	if !g.cfg.Sender.Supports(channel) {
+		// a resend of a code first sent on a channel no longer configured
 		_ = g.cfg.Store.AbortSend(context.WithoutCancel(ctx), uk, challengeID)
-		return sendResponse{}, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured.")
+		return refusedSend(num, channel, apierr.New(http.StatusBadRequest, apierr.ValidationFailed, "Channel "+channel+" is not configured."))
 	}
 	// The call outlives a client that hangs up: the message may be on its
 	// way, so the send must keep counting against the phone's limits. The
@@ -225,7 +284,7 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 	msg.Text = g.messageText(req.Language, msg)
 	out, err := g.cfg.Sender.Send(context.WithoutCancel(ctx), msg)
 	latency := g.now().Sub(sent)
-	g.cfg.Metrics.providerLatency(serverOf(ctx), channel, latency, err)
+	g.metrics().providerLatency(serverOf(ctx), channel, latency, err)
 	if err != nil {
 		e := providerError(err)
 		// A definite refusal means the code never left: forget it and give
@@ -238,15 +297,13 @@ func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, re
 				g.logFor(ctx).Warn("abort send", zap.Error(aerr))
 			}
 		}
-		g.cfg.Metrics.send(serverOf(ctx), channel, num.Region, e.Code)
-		g.cfg.Metrics.refusal(serverOf(ctx), e.Code)
-		g.logSend(ctx, op, num, clientIP, e.Code, "", channel, zap.NamedError("provider_error", err))
-		return sendResponse{}, e
+		res := refusedSend(num, channel, e)
+		res.delivery, res.fields = e.Code, []zap.Field{zap.NamedError("provider_error", err)}
+		return res
 	}
 	g.observeSendLatency(latency)
-	g.cfg.Metrics.send(serverOf(ctx), channel, num.Region, "sent")
-	g.logSend(ctx, op, num, clientIP, "sent", out.MessageID, channel)
-	return g.sendResponse(out.MessageID, num, channel), nil
+	return sendResult{num: num, channel: channel, resp: g.sendResponse(out.MessageID, num, channel),
+		outcome: "sent", delivery: "sent", messageID: out.MessageID}
 }
 
 func sendOp(resend bool) string {
@@ -258,23 +315,14 @@ func sendOp(resend bool) string {
 
 // ipRefusedHere refuses a send from an address the store said is over its
 // limit, until the Retry-After it gave, without asking it again.
-func (g *Gateway) ipRefusedHere(ctx context.Context, clientIP string, resend bool) error {
+func (g *Gateway) ipRefusedHere(clientIP string) (sendResult, bool) {
 	left, _ := g.refused.check(ipRefusalKey(clientIP), g.now())
 	if left <= 0 {
-		return nil
+		return sendResult{}, false
 	}
-	g.cfg.Metrics.refusal(serverOf(ctx), apierr.OverRequestLimit)
-	g.logRefusedHere(ctx, sendOp(resend), phone.Number{}, clientIP, apierr.OverRequestLimit)
-	return errIPLimit(left)
-}
-
-// logRefusedHere logs a refusal repeated from the store's, at debug level:
-// the store's own refusal was logged, and a flood must not flood the log
-// (the refusals metric counts every one).
-func (g *Gateway) logRefusedHere(ctx context.Context, op string, num phone.Number, clientIP, outcome string) {
-	if ce := g.logFor(ctx).Check(zap.DebugLevel, op); ce != nil {
-		ce.Write(zap.String("phone", maskedOrEmpty(num)), zap.String("client_ip", clientIP), zap.String("outcome", outcome+"_here"))
-	}
+	res := refusedSend(phone.Number{}, "", errIPLimit(left))
+	res.here = true
+	return res, true
 }
 
 func ipRefusalKey(clientIP string) string { return "ip:" + ipLimitKey(clientIP) }
@@ -365,32 +413,6 @@ func (g *Gateway) validateSend(req sendRequest, resend bool) (num phone.Number, 
 	return num, channel, meta, nil
 }
 
-func phoneError(err error) error {
-	if errors.Is(err, phone.ErrNotAllowed) {
-		return apierr.Wrap(http.StatusForbidden, apierr.PhoneNotAllowed, "Codes cannot be sent to this number.", err)
-	}
-	return apierr.Wrap(http.StatusBadRequest, apierr.ValidationFailed,
-		"phone must be a valid number in E.164 format, country code first, e.g. +14155550100 (the '+' may be left out).", err)
-}
-
-func providerError(err error) *apierr.Error {
-	switch {
-	case errors.Is(err, sender.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return apierr.Wrap(http.StatusGatewayTimeout, apierr.ProviderTimeout, "The SMS provider did not answer in time. Try again in a moment.", err)
-	case errors.Is(err, sender.ErrChannel):
-		return apierr.Wrap(http.StatusBadRequest, apierr.ValidationFailed, "This channel is not configured on this server.", err)
-	}
-	return apierr.Wrap(http.StatusBadGateway, apierr.SMSSendFailed, "The code could not be sent. Try again in a moment.", err)
-}
-
-func storeError(err error) error {
-	if errors.Is(err, store.ErrInvalid) {
-		// a request no correct caller makes: a bug here, not an outage
-		return apierr.Wrap(http.StatusInternalServerError, apierr.UnexpectedFailure, "Unexpected failure.", err)
-	}
-	return apierr.Wrap(http.StatusServiceUnavailable, apierr.StoreUnavailable, "The service is temporarily unavailable. Try again in a moment.", err)
-}
-
 // newCode draws length uniform decimal digits from crypto/rand;
 // rand.Int rejects out-of-range samples, so there is no modulo bias.
 func newCode(length int) (string, error) {
@@ -418,52 +440,6 @@ func ipLimitKey(clientIP string) string {
 
 func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
-}
-
-// typicalSendLatency is a moving average of real provider calls, with
-// jitter so that the suppressed path has the same spread.
-func (g *Gateway) typicalSendLatency() time.Duration {
-	base := time.Duration(g.sendEWMA.Load())
-	j, err := rand.Int(rand.Reader, big.NewInt(int64(base/5)+1))
-	if err != nil {
-		return base
-	}
-	return base - base/10 + time.Duration(j.Int64())
-}
-
-func (g *Gateway) observeSendLatency(d time.Duration) {
-	if d <= 0 || d > time.Minute {
-		return
-	}
-	old := g.sendEWMA.Load()
-	g.sendEWMA.Store(old + (int64(d)-old)/8)
-}
-
-func (g *Gateway) logSend(ctx context.Context, op string, num phone.Number, clientIP, outcome, messageID, channel string, extra ...zap.Field) {
-	fields := append([]zap.Field{
-		zap.String("phone", maskedOrEmpty(num)),
-		zap.String("country", num.Region),
-		zap.String("client_ip", clientIP),
-		zap.String("channel", channel),
-		zap.String("outcome", outcome),
-	}, extra...)
-	if messageID != "" {
-		fields = append(fields, zap.String("message_id", messageID))
-	}
-	g.logFor(ctx).Info(op, fields...)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"code":500,"error_code":"unexpected_failure","msg":"Unexpected failure."}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }
 
 func maskedOrEmpty(num phone.Number) string {

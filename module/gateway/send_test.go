@@ -11,14 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/otpgate/otpgate/module/apierr"
 	"github.com/otpgate/otpgate/module/captcha"
 	"github.com/otpgate/otpgate/module/internal/testenv"
 	"github.com/otpgate/otpgate/module/phone"
 	"github.com/otpgate/otpgate/module/sender"
 	"github.com/otpgate/otpgate/module/store"
+	"github.com/otpgate/otpgate/module/store/memstore"
 )
 
 const alice = "+14155550123"
@@ -60,7 +64,7 @@ func TestSend_CodeLengthConfigurable(t *testing.T) {
 
 func TestSend_PhoneLimit_FourthIs429WithRetryAfter(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
-		e := newEnv(t, open(t), func(c *Config) { c.ResendAfter = -1 })
+		e := newEnv(t, open(t), func(c *Config) { c.NoResendWait = true })
 		for i := 0; i < 3; i++ {
 			if r := e.send(alice); r.status != 200 {
 				t.Fatalf("send %d: %d %s", i, r.status, r.raw)
@@ -436,8 +440,8 @@ func TestSend_Captcha_RequiredAndClientIPPassedOn(t *testing.T) {
 // through two instances use up the phone's quota on both.
 func TestSend_LimitsHoldAcrossInstancesSharingRedis(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	a := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.ResendAfter = -1 })
-	b := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.ResendAfter = -1 })
+	a := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.NoResendWait = true })
+	b := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.NoResendWait = true })
 	a.send(alice)
 	b.send(alice)
 	a.send(alice)
@@ -570,4 +574,68 @@ func toString(v any) string {
 		return s
 	}
 	return ""
+}
+
+// countersDown is a store whose counters (the per-IP limit, verify
+// attempts) cannot be reached while down.
+type countersDown struct {
+	store.Store
+	down bool
+}
+
+func (h *countersDown) Hit(ctx context.Context, key string, n int, window time.Duration, now time.Time) (store.Decision, error) {
+	if h.down {
+		return store.Decision{}, errDown
+	}
+	return h.Store.Hit(ctx, key, n, window, now)
+}
+
+func (h *countersDown) Attempt(ctx context.Context, req store.AttemptRequest) (store.AttemptResult, error) {
+	if h.down {
+		return store.AttemptResult{}, errDown
+	}
+	return h.Store.Attempt(ctx, req)
+}
+
+// Every way a send can be refused is counted under its error code and
+// logged with its outcome, store outages and malformed bodies included.
+func TestSend_EveryRefusal_CountedByErrorCodeAndLogged(t *testing.T) {
+	st := &countersDown{Store: memstore.New()}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	core, logs := observer.New(zap.InfoLevel)
+	e := newEnv(t, st, func(c *Config) { c.Metrics = metrics; c.Logger = zap.New(core) })
+	refuse := func(body string, status int, code string) {
+		t.Helper()
+		before := counterValue(metrics.refusals.WithLabelValues("", code))
+		logged := logs.FilterMessage("send").FilterField(zap.String("outcome", code)).Len()
+		wantError(t, e.do("POST", "/auth/v1/otp", body), status, code)
+		if got := counterValue(metrics.refusals.WithLabelValues("", code)); got != before+1 {
+			t.Errorf("%s: refusals_total{reason=%q} went from %v to %v, want +1", body, code, before, got)
+		}
+		if n := logs.FilterMessage("send").FilterField(zap.String("outcome", code)).Len(); n != logged+1 {
+			t.Errorf("%s: %d send lines with outcome %q, want %d", body, n, code, logged+1)
+		}
+	}
+	refuse(`{"phone":`, http.StatusBadRequest, apierr.BadJSON)
+	refuse(`{"phone":"+1"}`, http.StatusBadRequest, apierr.ValidationFailed)
+	refuse(`{"phone":"+14155550123","channel":"whatsapp"}`, http.StatusBadRequest, apierr.ValidationFailed)
+	st.down = true
+	refuse(`{"phone":"+14155550123"}`, http.StatusServiceUnavailable, apierr.StoreUnavailable)
+	st.down = false
+	if r := e.send("+14155550123"); r.status != http.StatusOK {
+		t.Fatalf("send: %d %s", r.status, r.raw)
+	}
+	before := counterValue(metrics.refusals.WithLabelValues("", apierr.OverSMSSendLimit))
+	wantError(t, e.send("+14155550123"), http.StatusTooManyRequests, apierr.OverSMSSendLimit)
+	if got := counterValue(metrics.refusals.WithLabelValues("", apierr.OverSMSSendLimit)); got != before+1 {
+		t.Errorf("cooldown: refusals_total went from %v to %v, want +1", before, got)
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }

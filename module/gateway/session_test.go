@@ -41,7 +41,7 @@ func TestRefresh_RotatesAndReuseAfterGraceRevokesSession(t *testing.T) {
 }
 
 func TestRefresh_ZeroReuseInterval_AnyReuseRevokes(t *testing.T) {
-	e := newEnv(t, openMemory(t), func(c *Config) { c.RefreshReuse = -1 })
+	e := newEnv(t, openMemory(t), func(c *Config) { c.NoReuseGrace = true })
 	s := e.login(alice)
 	r0 := s.body["refresh_token"].(string)
 	e.do("POST", "/auth/v1/token?grant_type=refresh_token", `{"refresh_token":"`+r0+`"}`)
@@ -88,7 +88,7 @@ func TestLogout_Local_RevokesAtOnce(t *testing.T) {
 
 func TestLogout_GlobalAndOthers(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
-		e := newEnv(t, open(t), func(c *Config) { c.ResendAfter = -1 })
+		e := newEnv(t, open(t), func(c *Config) { c.NoResendWait = true })
 		a := e.login(alice)
 		b := e.login(alice)
 		c := e.login(alice)
@@ -372,7 +372,7 @@ func TestLogout_CachedTokenRefusedAtOnce_OtherSessionsUntouched(t *testing.T) {
 // access tokens are refused at the gate and the new refresh token is gone.
 func TestRefresh_Reuse_OldAndNewAccessRefusedAtGate(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
-		e := newEnv(t, open(t), func(c *Config) { c.RefreshReuse = -1 })
+		e := newEnv(t, open(t), func(c *Config) { c.NoReuseGrace = true })
 		s := e.login(alice)
 		if r := e.do("GET", "/app", "", bearer(s)...); r.status != 200 {
 			t.Fatal(r.raw)

@@ -7,7 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otpgate/otpgate/module/apierr"
 	"github.com/otpgate/otpgate/module/store"
+	"github.com/otpgate/otpgate/module/store/memstore"
 )
 
 func TestVerify_RightCode_StartsSessionWithContractBodyAndCookies(t *testing.T) {
@@ -260,4 +266,42 @@ func TestVerify_WrongCodeForKnownAndUnknownPhone_IdenticalRefusal(t *testing.T) 
 	if a.raw != b.raw {
 		t.Fatalf("bodies differ: %s vs %s", a.raw, b.raw)
 	}
+}
+
+// Every way a verify can be refused is counted under its error code and
+// in verifies_total, and logged with its outcome.
+func TestVerify_EveryRefusal_CountedByErrorCodeAndLogged(t *testing.T) {
+	st := &countersDown{Store: memstore.New()}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	core, logs := observer.New(zap.InfoLevel)
+	e := newEnv(t, st, func(c *Config) { c.Metrics = metrics; c.Logger = zap.New(core) })
+	if r := e.send(alice); r.status != http.StatusOK {
+		t.Fatalf("send: %d %s", r.status, r.raw)
+	}
+	refuse := func(body string, status int, code, outcome string) {
+		t.Helper()
+		refusals := counterValue(metrics.refusals.WithLabelValues("", code))
+		verifies := counterValue(metrics.verifies.WithLabelValues("", outcome))
+		logged := logs.FilterMessage("verify").FilterField(zap.String("outcome", outcome)).Len()
+		wantError(t, e.do("POST", "/auth/v1/verify", body), status, code)
+		if got := counterValue(metrics.refusals.WithLabelValues("", code)); got != refusals+1 {
+			t.Errorf("%s: refusals_total{reason=%q} went from %v to %v, want +1", body, code, refusals, got)
+		}
+		if got := counterValue(metrics.verifies.WithLabelValues("", outcome)); got != verifies+1 {
+			t.Errorf("%s: verifies_total{outcome=%q} went from %v to %v, want +1", body, outcome, verifies, got)
+		}
+		if n := logs.FilterMessage("verify").FilterField(zap.String("outcome", outcome)).Len(); n != logged+1 {
+			t.Errorf("%s: %d verify lines with outcome %q, want %d", body, n, outcome, logged+1)
+		}
+	}
+	refuse(`{"type":"sms"`, http.StatusBadRequest, apierr.BadJSON, apierr.BadJSON)
+	refuse(`{"type":"email","phone":"+14155550123","token":"123456"}`, http.StatusBadRequest, apierr.ValidationFailed, apierr.ValidationFailed)
+	refuse(`{"type":"sms","phone":"+14155550123","token":"12ab56"}`, http.StatusBadRequest, apierr.ValidationFailed, apierr.ValidationFailed)
+	wrong := "000000"
+	if e.sender.lastCode(t, alice) == wrong {
+		wrong = "111111"
+	}
+	refuse(`{"type":"sms","phone":"+14155550123","token":"`+wrong+`"}`, http.StatusForbidden, apierr.OTPExpired, "wrong_code")
+	st.down = true
+	refuse(`{"type":"sms","phone":"+14155550123","token":"`+wrong+`"}`, http.StatusServiceUnavailable, apierr.StoreUnavailable, apierr.StoreUnavailable)
 }

@@ -7,15 +7,10 @@ import (
 	"github.com/otpgate/otpgate/module/sender"
 )
 
-// ServerSecret is the current server secret (Rekey may replace it at
-// start), for senders that seal data into provider callbacks: Plivo's
-// voice answer URL carries the code sealed with it.
-func (g *Gateway) ServerSecret() []byte { return g.keys.Load().secret }
-
 // withOrigin gives a send the public URL of this site's API, for provider
 // callbacks (Plivo's voice answer URL), and the client's languages.
 func (s *Site) withOrigin(r *http.Request) *http.Request {
-	base := strings.TrimRight(s.G.cfg.PublicURL, "/")
+	base := strings.TrimRight(s.G.publicURL(), "/")
 	if base == "" {
 		// like Plivo's signature check: X-Forwarded-* is not trusted;
 		// public_url says where a proxy in front is reached
@@ -29,3 +24,7 @@ func (s *Site) withOrigin(r *http.Request) *http.Request {
 		AcceptLanguage: r.Header.Get("Accept-Language"),
 	}))
 }
+
+// publicURL is where the outside world reaches this server, when a proxy
+// in front changes the scheme or host ("": the request's own).
+func (g *Gateway) publicURL() string { return g.cfg.PublicURL }

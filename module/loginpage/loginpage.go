@@ -47,7 +47,9 @@
 // An override can reuse parts of the default page with
 // {{template "otpgate.style" .}}, {{template "otpgate.body" .}} and
 // {{template "otpgate.script" .}}. The script expects the element IDs that
-// the body defines; TEMPLATE.md lists them.
+// the body defines; TEMPLATE.md lists them. otpgate.script is the JSON
+// data blocks and the script element; otpgate.js (page.js) is the script
+// alone, for an override's own <script nonce="{{.Nonce}}"> element.
 //
 // # The no-access page
 //
@@ -70,6 +72,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	_ "embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -85,6 +88,18 @@ import (
 //go:embed page.html.tmpl
 var defaultTemplate string
 
+// pageScript is the login page's JavaScript, without its <script>
+// element. New parses it as the template scriptName, which
+// otpgate.script executes inside <script nonce="{{.Nonce}}">: that keeps
+// it in the page, under the CSP nonce, and html/template drops its
+// comments as it did when the script was part of page.html.tmpl. The
+// script takes no template actions (it must not contain "{{"); it reads
+// its data from the page: the data-* attributes of #otpgate and the
+// JSON of #otpgate-i18n and #otpgate-countries.
+//
+//go:embed page.js
+var pageScript string
+
 //go:embed noaccess.html.tmpl
 var noAccessTemplate string
 
@@ -93,6 +108,7 @@ const (
 	pageTemplate     = "otpgate.page"
 	overrideTemplate = "otpgate.override"
 	noAccessName     = "otpgate.noaccess"
+	scriptName       = "otpgate.js"
 )
 
 // Defaults of Options.
@@ -103,6 +119,13 @@ const (
 	DefaultCodeLength  = 6
 )
 
+// The code lengths the page takes: the gateway's (its MinCodeLength and
+// MaxCodeLength, which this package, beneath it, cannot import).
+const (
+	minCodeLength = 6
+	maxCodeLength = 10
+)
+
 // ReturnToParam is the query parameter that carries the page to return to.
 const ReturnToParam = "return_to"
 
@@ -110,8 +133,8 @@ const ReturnToParam = "return_to"
 type Options struct {
 	// AppName is shown in the title and heading ("Sign in to AppName").
 	AppName string
-	// AccentColor is a hex colour (#rgb or #rrggbb) for buttons, links and
-	// focus rings.
+	// AccentColor is a CSS hex colour (#rgb, #rgba, #rrggbb or
+	// #rrggbbaa) for buttons, links and focus rings.
 	AccentColor string
 	// APIPrefix is the path under which the auth API is served.
 	APIPrefix string
@@ -195,58 +218,95 @@ var funcs = template.FuncMap{
 // channels the page knows how to offer.
 var knownChannels = []string{"sms", "whatsapp", "voice"}
 
-var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+// hexColor is a CSS hex colour: #rgb, #rgba, #rrggbb or #rrggbbaa.
+var hexColor = regexp.MustCompile(`^#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$`)
 
-// New validates the options, parses the page template (the override file
-// when given) and returns the page.
-func New(o Options) (*Page, error) {
+// withDefaults returns o with its zero options at their defaults.
+func (o Options) withDefaults() Options {
 	if o.AccentColor == "" {
 		o.AccentColor = DefaultAccentColor
 	}
-	if !hexColor.MatchString(o.AccentColor) {
-		return nil, fmt.Errorf("login page: accent colour %q: want a hex colour such as #4f46e5", o.AccentColor)
+	if o.APIPrefix == "" {
+		o.APIPrefix = DefaultAPIPrefix
 	}
-	var err error
-	if o.APIPrefix, err = cleanPath("api prefix", o.APIPrefix, DefaultAPIPrefix); err != nil {
-		return nil, err
-	}
-	if o.LoginPath, err = cleanPath("login path", o.LoginPath, DefaultLoginPath); err != nil {
-		return nil, err
+	if o.LoginPath == "" {
+		o.LoginPath = DefaultLoginPath
 	}
 	if o.CodeLength == 0 {
 		o.CodeLength = DefaultCodeLength
 	}
-	if o.CodeLength < 6 || o.CodeLength > 10 {
-		return nil, fmt.Errorf("login page: code length %d: want 6 to 10", o.CodeLength)
+	return o
+}
+
+// Validate checks o as New will use it, its defaults applied, and
+// reports every problem, each naming the Caddyfile option at fault
+// ("accent_color: ..."). It reads no file: New parses TemplateFile.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !hexColor.MatchString(o.AccentColor) {
+		add("accent_color: must be a CSS hex colour such as %s (got %q)", DefaultAccentColor, o.AccentColor)
 	}
-	lang := ""
-	if o.Language != "" {
-		if lang = SupportedLanguage(o.Language); lang == "" {
-			return nil, fmt.Errorf("login page: language %q: want one of %s", o.Language, strings.Join(Languages, ", "))
+	if _, err := cleanPath("api_prefix", o.APIPrefix, DefaultAPIPrefix); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := cleanPath("login_path", o.LoginPath, DefaultLoginPath); err != nil {
+		errs = append(errs, err)
+	}
+	if o.CodeLength < minCodeLength || o.CodeLength > maxCodeLength {
+		add("code length: must be %d..%d (got %d)", minCodeLength, maxCodeLength, o.CodeLength)
+	}
+	if o.Language != "" && SupportedLanguage(o.Language) == "" {
+		add("language: %q is not one of %s", o.Language, strings.Join(Languages, " "))
+	}
+	for _, r := range o.Countries {
+		if callingCode(strings.ToUpper(strings.TrimSpace(r))) == "" {
+			add("countries: %q is not a region code such as GB or US", r)
 		}
 	}
+	if c := strings.ToUpper(o.DefaultCountry); c != "" {
+		switch {
+		case callingCode(c) == "":
+			add("default_country: %q is not a region code such as GB or US", o.DefaultCountry)
+		case len(o.Countries) > 0 && !slices.ContainsFunc(o.Countries, func(r string) bool { return strings.EqualFold(strings.TrimSpace(r), c) }):
+			add("default_country: %q is not among the allowed countries %s", o.DefaultCountry, strings.Join(o.Countries, " "))
+		}
+	}
+	for _, ch := range o.Channels {
+		if !slices.Contains(knownChannels, ch) {
+			add("channels: %q is not one of %s", ch, strings.Join(knownChannels, " "))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// New checks the options (Validate), parses the page template (the
+// override file when given) and returns the page.
+func New(o Options) (*Page, error) {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("login page: %w", err)
+	}
+	o.APIPrefix, _ = cleanPath("api_prefix", o.APIPrefix, DefaultAPIPrefix)
+	o.LoginPath, _ = cleanPath("login_path", o.LoginPath, DefaultLoginPath)
+	lang := SupportedLanguage(o.Language)
 	countries, offered, err := buildCountries(o.Countries)
 	if err != nil {
 		return nil, err
 	}
 	country := strings.ToUpper(o.DefaultCountry)
-	if country != "" && !offered[country] {
-		if len(o.Countries) > 0 && callingCode(country) != "" {
-			return nil, fmt.Errorf("login page: default country %q is not among the allowed countries %s", o.DefaultCountry, strings.Join(o.Countries, " "))
-		}
-		return nil, fmt.Errorf("login page: default country %q: want a region code such as GB or US", o.DefaultCountry)
-	}
 	channels := []string{"sms"}
 	for _, ch := range o.Channels {
-		if !slices.Contains(knownChannels, ch) {
-			return nil, fmt.Errorf("login page: channel %q: want one of %s", ch, strings.Join(knownChannels, ", "))
-		}
 		if !slices.Contains(channels, ch) {
 			channels = append(channels, ch)
 		}
 	}
 
 	tmpl, err := template.New(pageTemplate).Funcs(funcs).Parse(defaultTemplate)
+	if err == nil {
+		_, err = tmpl.New(scriptName).Parse(pageScript)
+	}
 	if err == nil {
 		// only definitions: they join the set without replacing the page
 		_, err = tmpl.Parse(noAccessTemplate)
@@ -341,10 +401,10 @@ func cleanPath(what, p, def string) (string, error) {
 		return def, nil
 	}
 	if !strings.HasPrefix(p, "/") || SafeReturnTo(p) != p {
-		return "", fmt.Errorf("login page: %s %q: want an absolute path such as %s", what, p, def)
+		return "", fmt.Errorf("%s: %q: want an absolute path such as %s", what, p, def)
 	}
 	if strings.ContainsAny(p, "?#") {
-		return "", fmt.Errorf("login page: %s %q: no query or fragment allowed", what, p)
+		return "", fmt.Errorf("%s: %q: no query or fragment allowed", what, p)
 	}
 	if len(p) > 1 {
 		p = strings.TrimSuffix(p, "/")
@@ -356,7 +416,7 @@ func cleanPath(what, p, def string) (string, error) {
 // the WCAG contrast ratio.
 func textColorOn(hex string) string {
 	h := hex[1:]
-	if len(h) == 3 {
+	if len(h) <= 4 { // #rgb or #rgba; the alpha is not weighed
 		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
 	}
 	var lum float64

@@ -30,7 +30,6 @@ const (
 
 const (
 	minRSABits      = 2048
-	minHMACSecret   = 32
 	generateRSABits = 2048
 )
 
@@ -131,8 +130,8 @@ func (k Key) MarshalPEM() ([]byte, error) {
 // a shorter secret is the weakest link and can be brute-forced offline from
 // any one token.
 func HMACKey(secret []byte) (Key, error) {
-	if len(secret) < minHMACSecret {
-		return Key{}, fmt.Errorf("hmac_secret must be at least %d bytes, got %d", minHMACSecret, len(secret))
+	if len(secret) < MinHMACSecret {
+		return Key{}, fmt.Errorf("hmac_secret must be at least %d bytes, got %d", MinHMACSecret, len(secret))
 	}
 	s := append([]byte(nil), secret...)
 	// The kid is public (it travels in every token header), so it is derived

@@ -86,7 +86,7 @@ func LoadKeyRing(ctx context.Context, st Storage, alg string) (KeyRing, error) {
 // storage; found is false when no key has been generated yet.
 func ReadKeyRing(ctx context.Context, st Storage, alg string) (ring KeyRing, found bool, err error) {
 	if alg == "" {
-		alg = AlgES256
+		alg = DefaultAlg
 	}
 	if alg == AlgHS256 {
 		return KeyRing{}, false, errors.New("load key ring: HS256 uses hmac_secret, not stored keys")

@@ -105,56 +105,92 @@ type Sender struct {
 
 var _ sender.Sender = (*Sender)(nil)
 
-// New validates c and returns a Sender. Errors name the Caddyfile field at
-// fault and never contain its value.
-func New(c Config, logger *zap.Logger) (*Sender, error) {
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	switch {
-	case c.AuthID == "":
-		return nil, errors.New("plivo: auth_id is required")
-	case c.AuthToken == "":
-		return nil, errors.New("plivo: auth_token is required")
-	case c.From == "" && c.PowerpackUUID == "":
-		return nil, errors.New("plivo: one of from or powerpack_uuid is required")
-	case c.From != "" && c.PowerpackUUID != "":
-		return nil, errors.New("plivo: from and powerpack_uuid are exclusive; set only one")
-	case c.Timeout < 0:
-		return nil, errors.New("plivo: timeout must be positive")
-	case c.Template != "" && !strings.Contains(c.Template, "{code}"):
-		return nil, errors.New("plivo: template must contain {code}")
-	case (c.WhatsAppTemplate == "") != (c.WhatsAppLanguage == ""):
-		return nil, errors.New("plivo: whatsapp_template needs a template name and a language")
-	case c.WhatsAppTemplate != "" && c.From == "":
-		return nil, errors.New("plivo: whatsapp_template requires from (the WhatsApp Business number); a powerpack cannot send WhatsApp")
-	case (c.DLTEntityID == "") != (c.DLTTemplateID == ""):
-		return nil, errors.New("plivo: dlt_entity_id and dlt_template_id go together; set both")
-	case c.DLTTemplateCategory != "" && !DLTCategories[c.DLTTemplateCategory]:
-		return nil, errors.New("plivo: dlt_template_category must be transactional, service_implicit, service_explicit or promotional")
-	case c.DLTTemplateCategory != "" && c.DLTTemplateID == "":
-		return nil, errors.New("plivo: dlt_template_category needs dlt_entity_id and dlt_template_id")
-	}
-	if c.VoiceFrom != "" {
-		if _, ok := plivoNumber(c.VoiceFrom); !ok {
-			return nil, errors.New("plivo: voice_from must be an E.164 number such as +14155550100")
-		}
-		if c.Secret == nil {
-			return nil, errors.New("plivo: voice_from needs the server secret to seal codes into the answer URL")
-		}
-	}
+// WithDefaults returns c with its zero settings at their defaults.
+func (c Config) WithDefaults() Config {
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
-	}
-	base, err := parseAPIURL(c.APIURL)
-	if err != nil {
-		return nil, err
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
 	if c.Template == "" {
 		c.Template = sender.DefaultTemplate
+	}
+	return c
+}
+
+// Validate checks the settings of c as they will run, its defaults
+// applied, and reports every problem. Each error names the Caddyfile
+// option at fault ("plivo api_url: ...") and never holds a credential.
+// Secret, the server's and not a setting, is New's to check.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.AuthID == "" {
+		add("plivo: auth_id is required")
+	}
+	if c.AuthToken == "" {
+		add("plivo: auth_token is required")
+	}
+	if (c.From == "") == (c.PowerpackUUID == "") {
+		add("plivo: exactly one of from and powerpack_uuid is required")
+	}
+	if _, err := parseAPIURL(c.APIURL); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkStatusURL(c.StatusURL); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Timeout < 0 {
+		add("plivo timeout: must be positive (got %v)", c.Timeout)
+	}
+	if !strings.Contains(c.Template, "{code}") {
+		add("plivo template: must contain {code}")
+	}
+	if (c.WhatsAppTemplate == "") != (c.WhatsAppLanguage == "") {
+		add("plivo whatsapp_template: name and language are required")
+	}
+	if v := c.VoiceFrom; v != "" {
+		if _, ok := plivoNumber(v); !ok {
+			add("plivo voice_from: %q is not an E.164 number (want + then 7 to 15 digits)", v)
+		}
+	}
+	if (c.DLTEntityID == "") != (c.DLTTemplateID == "") {
+		add("plivo: dlt_entity_id and dlt_template_id go together; set both")
+	}
+	if cat := c.DLTTemplateCategory; cat != "" {
+		if c.DLTTemplateID == "" {
+			add("plivo dlt_template_category: needs dlt_entity_id and dlt_template_id")
+		}
+		if !DLTCategories[cat] {
+			add("plivo dlt_template_category: want transactional, service_implicit, service_explicit or promotional (got %q)", cat)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// New fills c's defaults, checks it and returns a Sender.
+func New(c Config, logger *zap.Logger) (*Sender, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.VoiceFrom != "" && c.Secret == nil {
+		return nil, errors.New("plivo: voice_from needs the server secret to seal codes into the answer URL")
+	}
+	// Not in Validate yet: testdata/adapt/redis_plivo_whatsapp.caddyfile,
+	// which `caddy adapt` must accept, sets whatsapp_template with a
+	// powerpack.
+	if c.WhatsAppTemplate != "" && c.From == "" {
+		return nil, errors.New("plivo whatsapp_template: requires from (the WhatsApp Business number); a powerpack cannot send WhatsApp")
+	}
+	base, err := parseAPIURL(c.APIURL)
+	if err != nil {
+		return nil, err
 	}
 	var tr *http.Transport
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
@@ -170,19 +206,40 @@ var DLTCategories = map[string]bool{
 	"transactional": true, "service_implicit": true, "service_explicit": true, "promotional": true,
 }
 
+// parseAPIURL reads api_url: a scheme and host only.
 func parseAPIURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	switch {
-	case err != nil, u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
-		return nil, errors.New("plivo: api_url must be an absolute http(s) URL such as " + DefaultAPIURL)
+	case err != nil:
+		return nil, errors.New("plivo api_url: must be an absolute http or https URL such as " + DefaultAPIURL)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
+		return nil, fmt.Errorf("plivo api_url: must be an absolute http or https URL (got %q)", u.Redacted())
 	case u.User != nil:
-		return nil, errors.New("plivo: api_url must not carry credentials; use auth_id and auth_token")
+		return nil, errors.New("plivo api_url: must not carry credentials; use auth_id and auth_token")
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
 		// plivo-go overwrites the path of every request: a prefix would be
 		// silently dropped.
-		return nil, errors.New("plivo: api_url must be a scheme and host only (plivo-go ignores any path)")
+		return nil, fmt.Errorf("plivo api_url: must be a scheme and host only, as plivo-go ignores any path (got %q)", u.Redacted())
 	}
 	return u, nil
+}
+
+// checkStatusURL accepts an empty status_url or an absolute http(s) URL
+// without credentials, query or fragment.
+func checkStatusURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("plivo status_url: must be an absolute http or https URL")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return fmt.Errorf("plivo status_url: must be an absolute http or https URL (got %q)", u.Redacted())
+	case u.User != nil, u.RawQuery != "", u.Fragment != "":
+		return fmt.Errorf("plivo status_url: must not have credentials, a query or a fragment (got %q)", u.Redacted())
+	}
+	return nil
 }
 
 // Close releases idle connections. The Sender must not be used afterwards.

@@ -350,7 +350,7 @@ func TestNew_ValidatesConfig(t *testing.T) {
 	}{
 		{"auth_id", func(c *Config) { c.AuthID = "" }},
 		{"auth_token", func(c *Config) { c.AuthToken = "" }},
-		{"from or powerpack_uuid", func(c *Config) { c.From = "" }},
+		{"from and powerpack_uuid", func(c *Config) { c.From = "" }},
 		{"powerpack_uuid", func(c *Config) { c.PowerpackUUID = "pp" }},
 		{"api_url", func(c *Config) { c.APIURL = "::not a url" }},
 		{"api_url", func(c *Config) { c.APIURL = "ftp://api.plivo.com/" }},

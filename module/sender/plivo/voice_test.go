@@ -286,14 +286,14 @@ func TestNew_VoiceAndDLTConfig(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		{func(c *Config) { c.VoiceFrom = "14155550111"; c.Secret = secretFunc(testSecret) }, "voice_from must be an E.164 number"},
+		{func(c *Config) { c.VoiceFrom = "14155550111"; c.Secret = secretFunc(testSecret) }, `voice_from: "14155550111" is not an E.164 number`},
 		{func(c *Config) { c.VoiceFrom = "+14155550111" }, "voice_from needs the server secret"},
 		{func(c *Config) { c.DLTEntityID = "1201159100000000001" }, "dlt_entity_id and dlt_template_id go together"},
 		{func(c *Config) { c.DLTTemplateID = "1207161500000000001" }, "dlt_entity_id and dlt_template_id go together"},
-		{func(c *Config) { c.DLTTemplateCategory = "service_implicit" }, "dlt_template_category needs"},
+		{func(c *Config) { c.DLTTemplateCategory = "service_implicit" }, "dlt_template_category: needs"},
 		{func(c *Config) {
 			c.DLTEntityID, c.DLTTemplateID, c.DLTTemplateCategory = "1", "2", "otp"
-		}, "dlt_template_category must be"},
+		}, `dlt_template_category: want transactional, service_implicit, service_explicit or promotional (got "otp")`},
 	} {
 		c := base
 		tc.mutate(&c)
