@@ -28,6 +28,22 @@ const (
 
 var errSilent = errors.New("pub/sub connection silent")
 
+// Announce implements store.Store.
+func (s *Store) Announce(ctx context.Context, sessionIDs []string, now time.Time) error {
+	if len(sessionIDs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3+len(sessionIDs))
+	args = append(args, now.UnixMilli(), store.AnnounceRetention.Milliseconds(), revChannel)
+	for _, id := range sessionIDs {
+		args = append(args, id)
+	}
+	if err := announceScript.Run(ctx, s.client, []string{revLogKey}, args...).Err(); err != nil {
+		return unavailable("announce", err)
+	}
+	return nil
+}
+
 // Subscribe implements store.Store.
 //
 // go-redis's PubSub.Channel reconnects silently, which would hide gaps in the

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,37 +26,6 @@ const maxListRounds = 8
 // maxListLimit caps a page, so that a huge limit neither overflows a rank
 // nor asks for one pipeline per user of the whole index.
 const maxListLimit = 10_000
-
-// Access implements store.Store.
-func (s *Store) Access(ctx context.Context, user store.UserKey, sessionID string) (store.Session, bool, store.User, bool, error) {
-	if err := checkUser(user); err != nil {
-		return store.Session{}, false, store.User{}, false, err
-	}
-	keys := []string{userKey(user, "s:"+sessionID), userKey(user, "user")}
-	v, err := accessScript.Run(ctx, s.client, keys).Slice()
-	if err != nil {
-		return store.Session{}, false, store.User{}, false, unavailable("access", err)
-	}
-	if len(v) != 2 {
-		return store.Session{}, false, store.User{}, false, badReply("access", v)
-	}
-	sm, ok1 := fields(v[0])
-	um, ok2 := fields(v[1])
-	if !ok1 || !ok2 {
-		return store.Session{}, false, store.User{}, false, badReply("access", v)
-	}
-	var (
-		sess store.Session
-		u    store.User
-	)
-	if len(sm) > 0 {
-		sess = sessionFrom(user, sm)
-	}
-	if len(um) > 0 {
-		u = userFrom(um)
-	}
-	return sess, len(sm) > 0, u, len(um) > 0, nil
-}
 
 // CreateUser implements store.Store. Like Consume, it indexes a user that
 // is not marked as indexed (a new one, or one whose index write was lost),
@@ -302,31 +270,30 @@ func (s *Store) entries(ctx context.Context, members []string) ([]store.UserEntr
 	return out, stale, nil
 }
 
-// Sessions implements store.Store.
-func (s *Store) Sessions(ctx context.Context, user store.UserKey, now time.Time) ([]store.Session, error) {
+// index adds a user to the user index, then marks the user as indexed. The
+// index is another hash slot, so this cannot be part of the user's script;
+// the mark comes second so that a lost index write is retried.
+func (s *Store) index(ctx context.Context, user store.UserKey, id string) error {
+	if err := s.client.ZAdd(ctx, indexKey, redis.Z{Member: id + ":" + string(user)}).Err(); err != nil {
+		return unavailable("index user", err)
+	}
+	if err := markIndexedScript.Run(ctx, s.client, []string{userKey(user, "user")}, id).Err(); err != nil {
+		return unavailable("index user", err)
+	}
+	return nil
+}
+
+// User implements store.Store.
+func (s *Store) User(ctx context.Context, user store.UserKey) (store.User, bool, error) {
 	if err := checkUser(user); err != nil {
-		return nil, err
+		return store.User{}, false, err
 	}
-	v, err := sessionsScript.Run(ctx, s.client, []string{userKey(user, "sessions")},
-		now.UnixMilli(), userKey(user, "s:")).Slice()
+	m, err := s.client.HGetAll(ctx, userKey(user, "user")).Result()
 	if err != nil {
-		return nil, unavailable("sessions", err)
+		return store.User{}, false, unavailable("user", err)
 	}
-	var out []store.Session
-	for _, e := range v {
-		m, ok := fields(e)
-		if !ok {
-			return nil, badReply("sessions", e)
-		}
-		if sess := sessionFrom(user, m); sess.Active(now) {
-			out = append(out, sess)
-		}
+	if len(m) == 0 {
+		return store.User{}, false, nil
 	}
-	slices.SortFunc(out, func(a, b store.Session) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
+	return userFrom(m), true, nil
 }

@@ -94,6 +94,8 @@ var (
 		(*differential).revoke, (*differential).reannounce, (*differential).setOptOut, (*differential).access,
 		(*differential).createUser, (*differential).updateUser, (*differential).deleteUser,
 		(*differential).listUsers, (*differential).userByID, (*differential).sessions,
+		(*differential).phoneChange, (*differential).phoneChange, (*differential).changeSendOp,
+		(*differential).claimMove, (*differential).moveUser, (*differential).moved,
 	}
 )
 
@@ -110,6 +112,7 @@ type differential struct {
 	current store.UserKey // the person most operations act on
 	stay    bool          // act on current, whatever the program says
 	userIDs []string
+	changes []change // phone changes sent, latest last
 }
 
 // handedOut is what the sequence gave one person so far.

@@ -34,10 +34,19 @@ var moveTests = []test{
 	{"MoveUser_TokenStateMoves_ReuseDetectedUnderNewKey", testMoveUserTokenState},
 	{"MoveUser_Again_DoneChangesNothing", testMoveUserAgain},
 	{"MoveUser_UserDeletedMeanwhile_GoneReservationRemoved", testMoveUserGone},
+	{"MoveUser_NoClaimBefore_GoneRecordsPendingUserUnlisted", testMoveUserUnclaimed},
+	{"MoveUser_UserDeletedMeanwhile_SignedInReservationUnlisted", testMoveUserGoneUnlisted},
+	{"Consume_UserReservedByClaim_SignsInAndIndexed", testConsumeReserved},
+	{"CreateUser_UserReservedByClaim_ExistingAndIndexed", testCreateUserReserved},
+	{"UserByID_IDUnderTwoKeys_FirstInIndexOrder", testUserByIDTwoKeys},
+	{"UserByID_UserBackUnderItsKeyBeforeAnyRead_FoundByItsEntry", testUserByIDBack},
 	{"ClaimMove_StaleReservation_NowWaitsForTheRecordsWhereTheyAre", testClaimMoveStaleReservation},
 	{"MoveUser_BackToOldPhone_ForwardsBothWays", testMoveUserBack},
 	{"MoveUser_OldPhoneFree_NewPhoneSignsInSameUser", testMoveUserPhones},
 	{"MoveUser_Invalid_RefusedNotUnavailable", testMoveUserInvalid},
+	{"ClaimMove_KeyWithBraces_RefusedNotUnavailable", testClaimMoveBraces},
+	{"MoveUser_KeyWithBracesOrIDWithColon_RefusedNotUnavailable", testMoveUserBraces},
+	{"Moved_EmptyKeyOrKeyWithBraces_RefusedNotUnavailable", testMovedInvalid},
 	{"Moved_NoForwards_Empty", testMovedNone},
 }
 
@@ -462,6 +471,176 @@ func testMoveUserInvalid(t *testing.T, s store.Store) {
 		_, err := s.MoveUser(t.Context(), req)
 		wantInvalid(t, name, err)
 	}
+}
+
+// A key with braces would be a hash tag of its own in the Redis store, so
+// both stores refuse it, in every step of a phone change.
+const bracesKey store.UserKey = "tag{with}braces"
+
+func testClaimMoveBraces(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	wantSent(t, s, changeSend(bob, "chg", "user-s1", alice, at(time.Second)))
+	u := store.User{ID: "user-s1", Phone: newPhone}
+	for name, req := range map[string]store.ClaimMoveRequest{
+		"new key": {User: bracesKey, ChallengeID: "chg", Now: at(time.Second), From: alice, Moving: u},
+		"old key": {User: bob, ChallengeID: "chg", Now: at(time.Second), From: bracesKey, Moving: u},
+	} {
+		_, err := s.ClaimMove(t.Context(), req)
+		wantInvalid(t, name, err)
+	}
+	// nothing was taken
+	wantChallengeID(t, s, bob, "chg")
+}
+
+func testMoveUserBraces(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	for name, req := range map[string]store.MoveRequest{
+		"old key":          {From: bracesKey, To: bob, UserID: "user-s1", Now: at(time.Second)},
+		"new key":          {From: alice, To: bracesKey, UserID: "user-s1", Now: at(time.Second)},
+		"user id with ':'": {From: alice, To: bob, UserID: "user:s1", Now: at(time.Second)},
+	} {
+		_, err := s.MoveUser(t.Context(), req)
+		wantInvalid(t, name, err)
+	}
+	// nothing moved
+	if u, ok := lookUser(t, s, alice); !ok || u.ID != "user-s1" {
+		t.Fatalf("User(old key) = %+v %v, want the user", u, ok)
+	}
+}
+
+func testMovedInvalid(t *testing.T, s store.Store) {
+	for _, u := range []store.UserKey{"", bracesKey} {
+		_, err := s.Moved(t.Context(), u)
+		wantInvalid(t, "Moved("+string(u)+")", err)
+	}
+}
+
+// A MoveUser with no claim before it (no copy of the user waits under the
+// new key) takes the records out of the old key all the same: they wait in
+// the move record, which Moved reports pending, and the user is under
+// neither key, so the user index lists it no more.
+func testMoveUserUnclaimed(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	if res := moveUser(t, s, store.MoveRequest{From: alice, To: bob, UserID: "user-s1", Now: at(time.Minute)}); res.Status != store.MoveGone {
+		t.Fatalf("MoveUser = %v, want gone", res.Status)
+	}
+	if u, ok := lookUser(t, s, alice); ok {
+		t.Fatalf("User(old key) = %+v, want none", u)
+	}
+	if u, ok := lookUser(t, s, bob); ok {
+		t.Fatalf("User(new key) = %+v, want none", u)
+	}
+	if f := moved(t, s, alice); len(f) != 1 || f[0] != (store.Forward{UserID: "user-s1", To: bob, Pending: true}) {
+		t.Fatalf("Moved(old key) = %+v, want a pending forward to the new key", f)
+	}
+	if entries, total := listUsers(t, s, 0, 10); len(entries) != 0 || total != 0 {
+		t.Fatalf("ListUsers = %v total %d, want none", entryIDs(entries), total)
+	}
+	wantNoUserByID(t, s, "user-s1")
+}
+
+// reserve reserves bob's phone for alice's user (signed in as s1): the
+// copy of a claim that MoveUser has not completed yet.
+func reserve(t *testing.T, s store.Store, now time.Time) {
+	t.Helper()
+	login(t, s, alice, "s1", now)
+	wantSent(t, s, changeSend(bob, "chg", "user-s1", alice, now))
+	if st := claim(t, s, claimReq(s, t, bob, "chg", alice, now)); st != store.MoveDone {
+		t.Fatalf("ClaimMove = %v, want done", st)
+	}
+	if entries, total := listUsers(t, s, 0, 10); total != 1 || len(entries) != 1 || entries[0].Key != alice {
+		t.Fatalf("ListUsers after the claim = %v total %d, want only the user under the old key", entryIDs(entries), total)
+	}
+}
+
+// wantListed checks that ListUsers lists exactly the keys given (in index
+// order) and counts them.
+func wantListed(t *testing.T, s store.Store, keys ...store.UserKey) {
+	t.Helper()
+	entries, total := listUsers(t, s, 0, 10)
+	got := make([]store.UserKey, len(entries))
+	for i, e := range entries {
+		got[i] = e.Key
+	}
+	if !slices.Equal(got, keys) || total != len(keys) {
+		t.Fatalf("ListUsers = keys %v total %d, want %v", got, total, keys)
+	}
+}
+
+// A sign-in on the new phone before MoveUser completes the change signs
+// in the reserved copy, which joins the user index: the ID is listed under
+// both keys until the move.
+func testConsumeReserved(t *testing.T, s store.Store) {
+	reserve(t, s, at(0))
+	wantSent(t, s, sendReq(bob, "ch-s2", at(time.Second)))
+	res := consume(t, s, consumeReq(bob, "ch-s2", "s2", at(time.Second)))
+	wantConsume(t, res, store.ConsumeOK)
+	if res.Created || res.User.ID != "user-s1" || res.User.MovingFrom != alice {
+		t.Fatalf("Consume = %+v, want the reserved copy", res)
+	}
+	wantListed(t, s, alice, bob)
+}
+
+// CreateUser for a phone reserved by a claim returns the reserved copy,
+// not created, and indexes it.
+func testCreateUserReserved(t *testing.T, s store.Store) {
+	reserve(t, s, at(0))
+	u, created := createUser(t, s, createReq(bob, "user-b", at(time.Second)))
+	if created || u.ID != "user-s1" || u.MovingFrom != alice {
+		t.Fatalf("CreateUser = %+v created=%v, want the reserved copy", u, created)
+	}
+	wantListed(t, s, alice, bob)
+}
+
+// While an ID is listed under two keys, UserByID answers the first in the
+// index's order (by key).
+func testUserByIDTwoKeys(t *testing.T, s store.Store) {
+	reserve(t, s, at(0))
+	wantSent(t, s, sendReq(bob, "ch-s2", at(time.Second)))
+	wantConsume(t, consume(t, s, consumeReq(bob, "ch-s2", "s2", at(time.Second))), store.ConsumeOK)
+	first, second := alice, bob
+	if string(second) < string(first) {
+		first, second = second, first
+	}
+	wantListed(t, s, first, second)
+	if got := wantUserByID(t, s, "user-s1", first); got.ID != "user-s1" {
+		t.Fatalf("UserByID = %+v", got)
+	}
+}
+
+// An index entry stays until a reader finds it stale (or the user is
+// deleted, or its move finishes): a user of that ID back under the key
+// before any read, here the copy of a claim after a MoveUser that found no
+// claim, is found by it.
+func testUserByIDBack(t *testing.T, s store.Store) {
+	login(t, s, alice, "s1", at(0))
+	if res := moveUser(t, s, store.MoveRequest{From: alice, To: bob, UserID: "user-s1", Now: at(time.Second)}); res.Status != store.MoveGone {
+		t.Fatalf("MoveUser = %v, want gone", res.Status)
+	}
+	wantSent(t, s, changeSend(alice, "chg", "user-s1", third, at(2*time.Second)))
+	req := store.ClaimMoveRequest{User: alice, ChallengeID: "chg", Now: at(2 * time.Second), From: third,
+		Moving: store.User{ID: "user-s1", Phone: newPhone, CreatedAt: at(0)}}
+	if st := claim(t, s, req); st != store.MoveDone {
+		t.Fatalf("ClaimMove = %v, want done", st)
+	}
+	if u := wantUserByID(t, s, "user-s1", alice); u.MovingFrom != third {
+		t.Fatalf("UserByID = %+v, want the copy moving from the third key", u)
+	}
+	wantListed(t, s, alice)
+}
+
+// When the user is deleted before MoveUser, the reserved copy goes, and
+// with it the index entry a sign-in on the new phone gave it.
+func testMoveUserGoneUnlisted(t *testing.T, s store.Store) {
+	reserve(t, s, at(0))
+	wantSent(t, s, sendReq(bob, "ch-s2", at(time.Second)))
+	wantConsume(t, consume(t, s, consumeReq(bob, "ch-s2", "s2", at(time.Second))), store.ConsumeOK)
+	deleteUser(t, s, alice, at(2*time.Second))
+	if res := moveUser(t, s, store.MoveRequest{From: alice, To: bob, UserID: "user-s1", Now: at(3 * time.Second)}); res.Status != store.MoveGone {
+		t.Fatalf("MoveUser = %v, want gone", res.Status)
+	}
+	wantListed(t, s)
+	wantNoUserByID(t, s, "user-s1")
 }
 
 func testMovedNone(t *testing.T, s store.Store) {

@@ -14,6 +14,8 @@ import (
 // users and the user index, session details and inactivity.
 
 var usersTests = []test{
+	{"User_Unknown_NotFound", testUserUnknown},
+
 	{"BeginSend_BannedUser_CountsLimitStoresNothing", testBeginSendBanned},
 	{"BeginSend_ListedUserRequireUser_KnownOnlyWhenListedOK", testBeginSendListed},
 	{"BeginSend_Origin_StoredAndKeptOnResend", testBeginSendOrigin},
@@ -206,6 +208,14 @@ func deleteUser(t *testing.T, s store.Store, u store.UserKey, now time.Time) (st
 		t.Fatalf("DeleteUser: found=%v err=%v", ok, err)
 	}
 	return got, revoked
+}
+
+// --- User ---
+
+func testUserUnknown(t *testing.T, s store.Store) {
+	if _, ok, err := s.User(t.Context(), alice); err != nil || ok {
+		t.Fatalf("User: found=%v err=%v, want not found", ok, err)
+	}
 }
 
 // --- BeginSend ---

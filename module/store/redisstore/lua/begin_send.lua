@@ -5,7 +5,8 @@
 -- is not locked out after failed verifies. Once the limit passes, the send
 -- counts against the limit and starts the cooldown even if no challenge is
 -- stored after it. An unlimited send (a test phone) skips the cooldown and
--- the limit.
+-- the limit. The phone limit is sliding_log (slidinglog.lua, put in front
+-- of this script).
 --
 -- KEYS[1]  challenge: hash id, mac, phone, channel, create, meta, via, sent, exp, att, keep,
 --          chg and chgfrom (a phone change: the user id and its key)
@@ -54,21 +55,11 @@ if ARGV[18] ~= '1' then
 		return {'cooldown', cool_until - now}
 	end
 
-	local limit = tonumber(ARGV[2])
-	local window = tonumber(ARGV[3])
-	redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-	local n = redis.call('ZCARD', KEYS[2])
-	if n >= limit then
-		local retry = window
-		if limit >= 1 then
-			local e = redis.call('ZRANGE', KEYS[2], n - limit, n - limit, 'WITHSCORES')
-			retry = tonumber(e[2]) + window - now
-		end
+	local allowed, _, retry = sliding_log(KEYS[2], now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[8])
+	if not allowed then
 		return {'phone_limited', retry}
 	end
 
-	redis.call('ZADD', KEYS[2], now, ARGV[8])
-	redis.call('PEXPIRE', KEYS[2], window)
 	local cooldown = tonumber(ARGV[4])
 	if cooldown > 0 then
 		redis.call('HSET', KEYS[3], 'until', now + cooldown, 'id', ARGV[8])

@@ -1,5 +1,6 @@
 -- Hit: one event against a sliding-log limit (at most limit events in any
--- window ending now). A refused event is not recorded.
+-- window ending now). A refused event is not recorded. The algorithm is
+-- sliding_log (slidinglog.lua, put in front of this script).
 --
 -- KEYS[1]  limit log: sorted set, member = event id, score = event time (ms)
 -- ARGV[1]  now (ms since the epoch)
@@ -9,21 +10,9 @@
 --
 -- Reply: {allowed (1|0), remaining, retry_after (ms, > 0 when refused)}
 
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n >= limit then
-	local retry = window
-	if limit >= 1 then
-		-- the event whose departure makes room for one more
-		local e = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
-		retry = tonumber(e[2]) + window - now
-	end
+local allowed, remaining, retry = sliding_log(KEYS[1], tonumber(ARGV[1]),
+	tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if not allowed then
 	return {0, 0, retry}
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
-return {1, limit - n - 1, 0}
+return {1, remaining, 0}
