@@ -62,7 +62,7 @@ func (g *Gateway) issue(u store.User, sess store.Session, refresh string, now ti
 		IssuedAt:  now,
 		ExpiresAt: exp,
 		Phone:     u.Phone,
-		Role:      "authenticated",
+		Role:      session.RoleAuthenticated,
 		AAL:       "aal1",
 		AMR:       []session.AMR{{Method: "otp", Timestamp: sess.CreatedAt.Unix()}},
 		SessionID: sess.ID,

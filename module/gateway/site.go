@@ -136,7 +136,7 @@ func (s *Site) serveAPI(w http.ResponseWriter, r *http.Request, route, clientIP 
 			h.ServeHTTP(w, r)
 			break
 		}
-		if strings.HasPrefix(route, "/plivo/") {
+		if len(s.Callbacks) == 0 && strings.HasPrefix(route, "/plivo/") {
 			err = apierr.New(http.StatusNotFound, apierr.NotFound, "Plivo callbacks are not enabled (sms plivo is not configured).")
 			break
 		}

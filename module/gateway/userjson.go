@@ -3,6 +3,7 @@ package gateway
 import (
 	"time"
 
+	"github.com/otpgate/otpgate/module/session"
 	"github.com/otpgate/otpgate/module/store"
 )
 
@@ -50,7 +51,7 @@ func (g *Gateway) userJSONWithRoles(u store.User, roles []string) userJSON {
 	return userJSON{
 		ID:               u.ID,
 		Aud:              g.cfg.Audience,
-		Role:             "authenticated",
+		Role:             session.RoleAuthenticated,
 		Phone:            apiPhone(u.Phone),
 		PhoneConfirmedAt: opt(u.ConfirmedAt),
 		ConfirmedAt:      opt(u.ConfirmedAt),

@@ -26,7 +26,9 @@ const (
 	// Leeway absorbs clock skew between instances and upstreams.
 	Leeway = 30 * time.Second
 
-	roleAuthenticated = "authenticated"
+	// RoleAuthenticated is the Postgres role a signed-in user's token
+	// names (Supabase's "role" claim, and the user object's role).
+	RoleAuthenticated = "authenticated"
 	aal1              = "aal1"
 )
 
@@ -153,7 +155,7 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 		w.AppMetadata.Roles = []string{}
 	}
 	if w.Role == "" {
-		w.Role = roleAuthenticated
+		w.Role = RoleAuthenticated
 	}
 	if w.AAL == "" {
 		w.AAL = aal1
