@@ -28,10 +28,10 @@ const (
 // line.
 type decision struct {
 	verdict   verdict
-	reason    string         // deny: why (no_token, expired, invalid_token, revoked, …)
-	claims    session.Claims // allow, forbid: the session
-	err       error          // unavailable: why the store could not say
-	refreshed bool           // the session's access token was refreshed in place
+	reason    string    // deny: why (no_token, expired, invalid_token, revoked, …)
+	id        *Identity // allow, forbid: whose session it is
+	err       error     // unavailable: why the store could not say
+	refreshed bool      // the session's access token was refreshed in place
 	cookies   []*http.Cookie
 }
 
@@ -99,7 +99,7 @@ func (g *Gateway) decide(r *http.Request, clientIP string, roles []string) decis
 				}
 				claims = fresh
 			}
-			d := admitted(claims, roles)
+			d := admitted(&claims, roles)
 			d.cookies = cookies
 			return d
 		}
@@ -115,7 +115,7 @@ func (g *Gateway) decide(r *http.Request, clientIP string, roles []string) decis
 		// the token was signed here a moment ago: its claims are known
 		// without verifying it again
 		g.cache.Put(out.AccessToken, out.claims)
-		d := admitted(out.claims, roles)
+		d := admitted(&out.claims, roles)
 		d.refreshed = true
 		d.cookies = g.sessionCookies(out.AccessToken, out.RefreshToken)
 		return d
@@ -128,16 +128,16 @@ func (g *Gateway) decide(r *http.Request, clientIP string, roles []string) decis
 
 // admitted lets a verified session through if it holds one of roles (or
 // roles is empty).
-func admitted(c session.Claims, roles []string) decision {
+func admitted(c *session.Claims, roles []string) decision {
 	if len(roles) == 0 {
-		return decision{verdict: allow, claims: c}
+		return decision{verdict: allow, id: identityOf(c)}
 	}
 	for _, want := range roles {
 		if slices.Contains(c.Roles, want) {
-			return decision{verdict: allow, claims: c}
+			return decision{verdict: allow, id: identityOf(c)}
 		}
 	}
-	return decision{verdict: forbid, claims: c}
+	return decision{verdict: forbid, id: identityOf(c)}
 }
 
 // reissuedAccessCookie signs a new access token for a session the gate
@@ -161,6 +161,6 @@ func (g *Gateway) reissuedAccessCookie(c session.Claims, now time.Time) *http.Co
 	return g.cookie(g.accessCookieName(), tok, int(g.cfg.RefreshTTL/time.Second))
 }
 
-func identityOf(c session.Claims) *Identity {
+func identityOf(c *session.Claims) *Identity {
 	return &Identity{UserID: c.Subject, Phone: c.Phone, SessionID: c.SessionID, Roles: c.Roles, RolesList: strings.Join(c.Roles, ",")}
 }

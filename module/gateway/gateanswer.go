@@ -33,7 +33,7 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, d decision) (id *I
 	m.gateDecision(s.server(r), d.metric())
 	switch d.verdict {
 	case allow:
-		return identityOf(d.claims), true, nil
+		return d.id, true, nil
 	case forbid:
 		return nil, false, s.forbidden(w, r, d)
 	case unavailable:
@@ -56,7 +56,7 @@ func (s *Site) forbidden(w http.ResponseWriter, r *http.Request, d decision) err
 	}
 	if isBrowserNavigation(r) && s.Page != nil {
 		masked := ""
-		if num, err := phone.Parse(d.claims.Phone); err == nil {
+		if num, err := phone.Parse(d.id.Phone); err == nil {
 			masked = num.Masked()
 		}
 		s.Page.RenderNoAccess(w, r, masked, loginpage.SafeReturnTo(r.URL.RequestURI()))
