@@ -209,14 +209,6 @@ func TestCaddyValidate_AccessOptionsNameTheField(t *testing.T) {
 	}
 	t.Setenv("OTPGATE_TEST_SHORT_KEY", "short")
 	t.Setenv("OTPGATE_TEST_USERS_FILE", good)
-	validate := func(app string) error {
-		raw := fmt.Sprintf(`{"admin":{"disabled":true},"storage":{"module":"file_system","root":%q},"apps":{"otpgate":%s}}`, t.TempDir(), app)
-		var cfg caddy.Config
-		if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-			t.Fatal(err)
-		}
-		return caddy.Validate(&cfg)
-	}
 	for _, tt := range []struct{ name, app, want string }{
 		{"bad phone", `{"users":{"phones":{"4155550123":[]}}}`, `users: "4155550123" is not a phone number in E.164 form`},
 		{"bad role", `{"users":{"phones":{"+14155550123":["admin","ops dev"]}}}`, `users: +14155550123: role "ops dev"`},
@@ -230,13 +222,13 @@ func TestCaddyValidate_AccessOptionsNameTheField(t *testing.T) {
 		{"users file expands to nothing", `{"users":{"file":"{env.OTPGATE_TEST_SURELY_UNSET}"}}`, "users file: \"{env.OTPGATE_TEST_SURELY_UNSET}\" expands to nothing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := validate(tt.app)
+			err := validateApp(t, tt.app)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("validate %s: %v\nwant an error containing %q", tt.app, err, tt.want)
 			}
 		})
 	}
-	if err := validate(`{"signup":"closed","users":{"phones":{"+447400123456":[]},"file":"{env.OTPGATE_TEST_USERS_FILE}"},"inactivity_timeout":"30m","service_key":"` + strings.Repeat("k", 32) + `"}`); err != nil {
+	if err := validateApp(t, `{"signup":"closed","users":{"phones":{"+447400123456":[]},"file":"{env.OTPGATE_TEST_USERS_FILE}"},"inactivity_timeout":"30m","service_key":"`+strings.Repeat("k", 32)+`"}`); err != nil {
 		t.Fatalf("a good config: %v", err)
 	}
 	if _, ok := appliedLists.References(appliedListKey); ok {

@@ -16,14 +16,6 @@ func TestCaddyValidate_PlaceholderValuesCheckedOnceExpanded(t *testing.T) {
 	t.Setenv("OTPGATE_TEST_CODE", "1234")
 	t.Setenv("OTPGATE_TEST_DOMAIN", "https://example.com")
 	t.Setenv("OTPGATE_TEST_ALG", "HS512")
-	validate := func(app string) error {
-		raw := fmt.Sprintf(`{"admin":{"disabled":true},"storage":{"module":"file_system","root":%q},"apps":{"otpgate":%s}}`, t.TempDir(), app)
-		var cfg caddy.Config
-		if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-			t.Fatal(err)
-		}
-		return caddy.Validate(&cfg)
-	}
 	for _, tt := range []struct{ name, app, want string }{
 		{"countries", `{"countries":["{env.OTPGATE_TEST_REGION}"]}`, `otpgate: countries: unknown region "UK"`},
 		{"test phone code", `{"test_phones":{"+12015550100":"{env.OTPGATE_TEST_CODE}"}}`, "otpgate: test_phone +12015550100: code must have otp length 6 digits (got 4)"},
@@ -32,9 +24,21 @@ func TestCaddyValidate_PlaceholderValuesCheckedOnceExpanded(t *testing.T) {
 		{"captcha secret", `{"captcha":{"provider":"turnstile","secret":"{env.OTPGATE_TEST_SURELY_UNSET}"}}`, "otpgate: captcha: secret is required"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := validate(tt.app); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if err := validateApp(t, tt.app); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("validate %s: %v\nwant an error containing %q", tt.app, err, tt.want)
 			}
 		})
 	}
+}
+
+// validateApp runs caddy validate on a config whose otpgate app is app
+// (JSON), with its own storage.
+func validateApp(t *testing.T, app string) error {
+	t.Helper()
+	raw := fmt.Sprintf(`{"admin":{"disabled":true},"storage":{"module":"file_system","root":%q},"apps":{"otpgate":%s}}`, t.TempDir(), app)
+	var cfg caddy.Config
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
 }
