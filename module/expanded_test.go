@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/otpgate/otpgate/module/gateway"
 )
 
 // A value given as a placeholder is checked, by the engine that owns its
@@ -41,4 +43,20 @@ func validateApp(t *testing.T, app string) error {
 		t.Fatal(err)
 	}
 	return caddy.Validate(&cfg)
+}
+
+// `resend_after 0` and `refresh_reuse_interval 0` mean no wait and no
+// grace; leaving them out means the defaults.
+func TestGatewaySettings_ZeroWaitsAreNoWait_UnsetAreDefaults(t *testing.T) {
+	same := func(s string) string { return s }
+	zero := caddy.Duration(0)
+	set := (&App{OTP: &OTPConfig{ResendAfter: &zero}, RefreshReuseInterval: &zero}).gatewaySettings(same).WithDefaults()
+	if set.ResendAfter != 0 || set.RefreshReuse != 0 {
+		t.Errorf("written as 0: resend wait %v, reuse grace %v; want none", set.ResendAfter, set.RefreshReuse)
+	}
+	unset := (&App{}).gatewaySettings(same).WithDefaults()
+	if unset.ResendAfter != gateway.DefaultResendAfter || unset.RefreshReuse != gateway.DefaultRefreshReuse {
+		t.Errorf("left out: resend wait %v, reuse grace %v; want %v and %v",
+			unset.ResendAfter, unset.RefreshReuse, gateway.DefaultResendAfter, gateway.DefaultRefreshReuse)
+	}
 }
