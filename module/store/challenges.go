@@ -110,9 +110,10 @@ type SendRequest struct {
 
 // Check refuses a SendRequest that would store unusable or immortal records.
 func (r SendRequest) Check() error {
+	if err := CheckUserKey(r.User); err != nil {
+		return err
+	}
 	switch {
-	case r.User == "":
-		return invalid("empty user key")
 	case r.Now.IsZero():
 		return invalid("zero now")
 	case r.Challenge.ID == "":
@@ -195,9 +196,10 @@ type AttemptRequest struct {
 // Check refuses an AttemptRequest that would keep a failure count or a
 // lock forever, or never lock.
 func (r AttemptRequest) Check() error {
+	if err := CheckUserKey(r.User); err != nil {
+		return err
+	}
 	switch {
-	case r.User == "":
-		return invalid("empty user key")
 	case r.Now.IsZero():
 		return invalid("zero now")
 	case r.MaxAttempts < 1:
@@ -271,9 +273,13 @@ type ConsumeRequest struct {
 
 // Check refuses a ConsumeRequest that would create an unusable session.
 func (r ConsumeRequest) Check() error {
+	if err := CheckUserKey(r.User); err != nil {
+		return err
+	}
+	if err := CheckUserID(r.NewUserID); err != nil {
+		return err
+	}
 	switch {
-	case r.User == "":
-		return invalid("empty user key")
 	case r.Now.IsZero():
 		return invalid("zero now")
 	case r.ChallengeID == "":

@@ -68,9 +68,15 @@ type ClaimMoveRequest struct {
 
 // Check refuses a ClaimMoveRequest without what a move needs.
 func (r ClaimMoveRequest) Check() error {
+	for _, k := range []UserKey{r.User, r.From} {
+		if err := CheckUserKey(k); err != nil {
+			return err
+		}
+	}
+	if err := CheckUserID(r.Moving.ID); err != nil {
+		return err
+	}
 	switch {
-	case r.User == "" || r.From == "":
-		return invalid("empty user key")
 	case r.User == r.From:
 		return invalid("move to the same key")
 	case r.Now.IsZero():
@@ -98,9 +104,15 @@ type MoveRequest struct {
 
 // Check refuses a MoveRequest without what a move needs.
 func (r MoveRequest) Check() error {
+	for _, k := range []UserKey{r.From, r.To} {
+		if err := CheckUserKey(k); err != nil {
+			return err
+		}
+	}
+	if err := CheckUserID(r.UserID); err != nil {
+		return err
+	}
 	switch {
-	case r.From == "" || r.To == "":
-		return invalid("empty user key")
 	case r.From == r.To:
 		return invalid("move to the same key")
 	case r.UserID == "":

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 )
 
 // Sessions keeps sign-ins and their refresh tokens.
@@ -77,9 +78,10 @@ type RotateRequest struct {
 // Check refuses a RotateRequest that could not be told apart from its own
 // old token.
 func (r RotateRequest) Check() error {
+	if err := CheckUserKey(r.User); err != nil {
+		return err
+	}
 	switch {
-	case r.User == "":
-		return invalid("empty user key")
 	case r.Now.IsZero():
 		return invalid("zero now")
 	case r.OldHash == "" || r.NewHash == "":
@@ -130,4 +132,20 @@ func (s RevokeScope) String() string {
 		return "others"
 	}
 	return "unknown"
+}
+
+// MaxUserAgent is the longest User-Agent a session keeps.
+const MaxUserAgent = 512
+
+// ClipUserAgent cuts a session's User-Agent to MaxUserAgent bytes without
+// splitting a UTF-8 sequence.
+func ClipUserAgent(ua string) string {
+	n := MaxUserAgent
+	if len(ua) <= n {
+		return ua
+	}
+	for n > 0 && !utf8.RuneStart(ua[n]) {
+		n--
+	}
+	return ua[:n]
 }

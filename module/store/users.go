@@ -88,9 +88,13 @@ type CreateUserRequest struct {
 
 // Check refuses a CreateUserRequest without what every user has.
 func (r CreateUserRequest) Check() error {
+	if err := CheckUserKey(r.User); err != nil {
+		return err
+	}
+	if err := CheckUserID(r.ID); err != nil {
+		return err
+	}
 	switch {
-	case r.User == "":
-		return invalid("empty user key")
 	case r.ID == "" || r.Phone == "":
 		return invalid("empty user id or phone")
 	case r.Now.IsZero():
@@ -131,6 +135,16 @@ func NormRoles(roles []string) ([]string, error) {
 	out := slices.Clone(roles)
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// CheckUserKey refuses a user key the Redis store cannot use: it is the
+// hash tag of the person's keys there ({<key>}), so it must not be empty
+// nor hold a brace. Both stores refuse the same keys.
+func CheckUserKey(k UserKey) error {
+	if k == "" || strings.ContainsAny(string(k), "{}") {
+		return fmt.Errorf("%w: user key empty or with braces", ErrInvalid)
+	}
+	return nil
 }
 
 // CheckUserID refuses a user ID the index could not tell from its key:

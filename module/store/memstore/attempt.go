@@ -9,9 +9,6 @@ import (
 
 // Attempt implements store.Store.
 func (s *Store) Attempt(ctx context.Context, req store.AttemptRequest) (store.AttemptResult, error) {
-	if err := checkUser(req.User); err != nil {
-		return store.AttemptResult{}, err
-	}
 	if err := req.Check(); err != nil {
 		return store.AttemptResult{}, err
 	}

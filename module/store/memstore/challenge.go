@@ -9,7 +9,7 @@ import (
 
 // Challenge implements store.Store.
 func (s *Store) Challenge(ctx context.Context, user store.UserKey) (store.Challenge, bool, int, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.Challenge{}, false, 0, err
 	}
 	s.mu.Lock()

@@ -9,13 +9,7 @@ import (
 
 // Consume implements store.Store.
 func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.ConsumeResult, error) {
-	if err := checkUser(req.User); err != nil {
-		return store.ConsumeResult{}, err
-	}
 	if err := req.Check(); err != nil {
-		return store.ConsumeResult{}, err
-	}
-	if err := store.CheckUserID(req.NewUserID); err != nil {
 		return store.ConsumeResult{}, err
 	}
 	now := ms(req.Now)
@@ -81,7 +75,7 @@ func (p *person) addSession(sess store.Session, key store.UserKey, userID, refre
 	sess.ExpiresAt = ms(sess.ExpiresAt)
 	sess.RevokedAt = time.Time{}
 	sess.RefreshedAt = time.Time{}
-	sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
+	sess.UserAgent = store.ClipUserAgent(sess.UserAgent)
 	life := wall.Add(sess.ExpiresAt.Sub(now))
 	p.sessions[sess.ID] = &sessionRec{s: sess, wall: life}
 	p.tokens[refreshHash] = &tokenRec{sessionID: sess.ID, wall: life}

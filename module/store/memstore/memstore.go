@@ -12,12 +12,9 @@ package memstore
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/otpgate/otpgate/module/store"
 )
@@ -158,29 +155,6 @@ func cloneUser(u store.User) store.User {
 	u.Metadata = cloneBytes(u.Metadata)
 	u.Roles = slices.Clone(u.Roles)
 	return u
-}
-
-// maxUserAgent is the longest User-Agent a session keeps.
-const maxUserAgent = 512
-
-// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// checkUser refuses a user key the Redis store refuses (it is the hash tag
-// of the person's keys there), to keep both stores alike.
-func checkUser(u store.UserKey) error {
-	if u == "" || strings.ContainsAny(string(u), "{}") {
-		return fmt.Errorf("%w: user key empty or with braces", store.ErrInvalid)
-	}
-	return nil
 }
 
 // person returns the live view of key's records at wall, dropping expired

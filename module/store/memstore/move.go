@@ -17,15 +17,6 @@ func (s *Store) ClaimMove(ctx context.Context, req store.ClaimMoveRequest) (stor
 	if err := req.Check(); err != nil {
 		return 0, err
 	}
-	if err := checkUser(req.User); err != nil {
-		return 0, err
-	}
-	if err := checkUser(req.From); err != nil {
-		return 0, err
-	}
-	if err := store.CheckUserID(req.Moving.ID); err != nil {
-		return 0, err
-	}
 	roles, err := store.NormRoles(req.Moving.Roles)
 	if err != nil {
 		return 0, err
@@ -70,15 +61,6 @@ func (s *Store) ClaimMove(ctx context.Context, req store.ClaimMoveRequest) (stor
 // MoveUser implements store.Store.
 func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.MoveResult, error) {
 	if err := req.Check(); err != nil {
-		return store.MoveResult{}, err
-	}
-	if err := checkUser(req.From); err != nil {
-		return store.MoveResult{}, err
-	}
-	if err := checkUser(req.To); err != nil {
-		return store.MoveResult{}, err
-	}
-	if err := store.CheckUserID(req.UserID); err != nil {
 		return store.MoveResult{}, err
 	}
 	now := ms(req.Now)
@@ -163,7 +145,7 @@ func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.Move
 
 // Moved implements store.Store.
 func (s *Store) Moved(ctx context.Context, user store.UserKey) ([]store.Forward, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

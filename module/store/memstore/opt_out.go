@@ -10,7 +10,7 @@ import (
 // SetOptOut implements store.Store. An opt-out never expires: only the
 // owner's START clears it.
 func (s *Store) SetOptOut(ctx context.Context, user store.UserKey, out bool, now time.Time) error {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return err
 	}
 	s.mu.Lock()

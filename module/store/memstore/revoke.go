@@ -10,7 +10,7 @@ import (
 
 // Revoke implements store.Store.
 func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.RevokeScope, sessionID string, now time.Time) ([]string, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	if scope != store.RevokeOne && scope != store.RevokeAll && scope != store.RevokeOthers {
@@ -42,7 +42,7 @@ func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.Revo
 
 // Reannounce implements store.Store.
 func (s *Store) Reannounce(ctx context.Context, user store.UserKey, now time.Time) ([]string, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	now = ms(now)

@@ -8,9 +8,6 @@ import (
 
 // Rotate implements store.Store.
 func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.RotateResult, error) {
-	if err := checkUser(req.User); err != nil {
-		return store.RotateResult{}, err
-	}
 	if err := req.Check(); err != nil {
 		return store.RotateResult{}, err
 	}

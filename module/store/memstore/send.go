@@ -9,9 +9,6 @@ import (
 
 // BeginSend implements store.Store.
 func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.SendResult, error) {
-	if err := checkUser(req.User); err != nil {
-		return store.SendResult{}, err
-	}
 	if err := req.Check(); err != nil {
 		return store.SendResult{}, err
 	}
@@ -84,7 +81,7 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 
 // AbortSend implements store.Store.
 func (s *Store) AbortSend(ctx context.Context, user store.UserKey, challengeID string) error {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -11,7 +11,7 @@ import (
 
 // Session implements store.Store.
 func (s *Store) Session(ctx context.Context, user store.UserKey, sessionID string) (store.Session, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.Session{}, false, err
 	}
 	s.mu.Lock()
@@ -29,7 +29,7 @@ func (s *Store) Session(ctx context.Context, user store.UserKey, sessionID strin
 
 // Access implements store.Store.
 func (s *Store) Access(ctx context.Context, user store.UserKey, sessionID string) (store.Session, bool, store.User, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.Session{}, false, store.User{}, false, err
 	}
 	s.mu.Lock()
@@ -55,7 +55,7 @@ func (s *Store) Access(ctx context.Context, user store.UserKey, sessionID string
 
 // Sessions implements store.Store.
 func (s *Store) Sessions(ctx context.Context, user store.UserKey, now time.Time) ([]store.Session, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	now = ms(now)

@@ -42,7 +42,7 @@ func (s *Store) indexed(member string) (store.UserEntry, bool) {
 
 // User implements store.Store.
 func (s *Store) User(ctx context.Context, user store.UserKey) (store.User, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.User{}, false, err
 	}
 	s.mu.Lock()
@@ -56,13 +56,7 @@ func (s *Store) User(ctx context.Context, user store.UserKey) (store.User, bool,
 
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (store.User, bool, error) {
-	if err := checkUser(req.User); err != nil {
-		return store.User{}, false, err
-	}
 	if err := req.Check(); err != nil {
-		return store.User{}, false, err
-	}
-	if err := store.CheckUserID(req.ID); err != nil {
 		return store.User{}, false, err
 	}
 	roles, err := store.NormRoles(req.Roles)
@@ -99,7 +93,7 @@ func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (st
 
 // UpdateUser implements store.Store.
 func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.UserUpdate) (store.User, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.User{}, false, err
 	}
 	if err := upd.Check(); err != nil {
@@ -140,7 +134,7 @@ func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.Us
 // DeleteUser implements store.Store. The opt-out marker and the send log
 // stay: they protect the phone's owner, whoever signs in with it next.
 func (s *Store) DeleteUser(ctx context.Context, user store.UserKey, now time.Time) (store.User, []string, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.User{}, nil, false, err
 	}
 	now = ms(now)

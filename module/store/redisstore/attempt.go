@@ -13,9 +13,6 @@ func (s *Store) Attempt(ctx context.Context, req store.AttemptRequest) (store.At
 	if err := req.Check(); err != nil {
 		return store.AttemptResult{}, err
 	}
-	if err := checkUser(req.User); err != nil {
-		return store.AttemptResult{}, err
-	}
 	keys := []string{userKey(req.User, "ch"), userKey(req.User, "fail"), userKey(req.User, "user")}
 	l := req.Lockout
 	v, err := attemptScript.Run(ctx, s.client, keys, req.Now.UnixMilli(), req.MaxAttempts,

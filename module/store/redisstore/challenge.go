@@ -10,7 +10,7 @@ import (
 // the challenge and the failure count come back in one round trip; plain
 // EVALSHA rather than EVALSHA_RO keeps Redis 6 supported.
 func (s *Store) Challenge(ctx context.Context, user store.UserKey) (store.Challenge, bool, int, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.Challenge{}, false, 0, err
 	}
 	keys := []string{userKey(user, "ch"), userKey(user, "fail"), userKey(user, "user")}

@@ -3,8 +3,9 @@ package redisstore
 import (
 	"context"
 
-	"github.com/otpgate/otpgate/module/store"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/otpgate/otpgate/module/store"
 )
 
 // Consume implements store.Store. A user that is not yet in the user index
@@ -14,12 +15,6 @@ import (
 // tries again.
 func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.ConsumeResult, error) {
 	if err := req.Check(); err != nil {
-		return store.ConsumeResult{}, err
-	}
-	if err := checkUser(req.User); err != nil {
-		return store.ConsumeResult{}, err
-	}
-	if err := store.CheckUserID(req.NewUserID); err != nil {
 		return store.ConsumeResult{}, err
 	}
 	created := req.Session.CreatedAt
@@ -37,7 +32,7 @@ func (s *Store) Consume(ctx context.Context, req store.ConsumeRequest) (store.Co
 	}
 	args := []any{req.Now.UnixMilli(), req.ChallengeID, req.NewUserID, req.Session.ID,
 		created.UnixMilli(), req.Session.ExpiresAt.UnixMilli(), req.RefreshHash,
-		flag(req.ListedOK), req.Session.IP, clip(req.Session.UserAgent, maxUserAgent), flag(req.NewUser)}
+		flag(req.ListedOK), req.Session.IP, store.ClipUserAgent(req.Session.UserAgent), flag(req.NewUser)}
 	var v []any
 	var err error
 	if req.NewUser {

@@ -21,15 +21,6 @@ func (s *Store) ClaimMove(ctx context.Context, req store.ClaimMoveRequest) (stor
 	if err := req.Check(); err != nil {
 		return 0, err
 	}
-	if err := checkUser(req.User); err != nil {
-		return 0, err
-	}
-	if err := checkUser(req.From); err != nil {
-		return 0, err
-	}
-	if err := store.CheckUserID(req.Moving.ID); err != nil {
-		return 0, err
-	}
 	u := req.Moving
 	roles, err := store.NormRoles(u.Roles)
 	if err != nil {
@@ -70,15 +61,6 @@ func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.Move
 	if err := req.Check(); err != nil {
 		return store.MoveResult{}, err
 	}
-	if err := checkUser(req.From); err != nil {
-		return store.MoveResult{}, err
-	}
-	if err := checkUser(req.To); err != nil {
-		return store.MoveResult{}, err
-	}
-	if err := store.CheckUserID(req.UserID); err != nil {
-		return store.MoveResult{}, err
-	}
 	now := req.Now.UnixMilli()
 	out, err := moveOutScript.Run(ctx, s.client,
 		[]string{userKey(req.From, "user"), userKey(req.From, "sessions"), userKey(req.From, "rts"), userKey(req.From, "moved")},
@@ -114,7 +96,7 @@ func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.Move
 		}
 		sessKey, tokKey = userKey(req.To, "s:"+sess.ID), userKey(req.To, "rt:"+req.RefreshHash)
 		sessArgs = []any{sess.ID, created.UnixMilli(), sess.ExpiresAt.UnixMilli(), req.RefreshHash,
-			sess.IP, clip(sess.UserAgent, maxUserAgent)}
+			sess.IP, store.ClipUserAgent(sess.UserAgent)}
 	}
 	args := append([]any{now, req.UserID, string(req.From), mode, record, userKey(req.To, "s:"), userKey(req.To, "rt:")}, sessArgs...)
 	in, err := moveInScript.Run(ctx, s.client,
@@ -154,7 +136,7 @@ func (s *Store) MoveUser(ctx context.Context, req store.MoveRequest) (store.Move
 
 // Moved implements store.Store.
 func (s *Store) Moved(ctx context.Context, user store.UserKey) ([]store.Forward, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	v, err := movedScript.Run(ctx, s.client, []string{userKey(user, "moved")}).Slice()

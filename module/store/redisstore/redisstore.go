@@ -45,7 +45,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -58,9 +57,6 @@ const (
 	revChannel = "otpgate:rev"
 	indexKey   = "otpgate:{users}:index"
 )
-
-// maxUserAgent is the longest User-Agent a session keeps.
-const maxUserAgent = 512
 
 // Store is the Redis store.
 type Store struct {
@@ -90,13 +86,6 @@ func badReply(op string, reply any) error {
 // hash tag, so it must not contain braces of its own.
 func userKey(u store.UserKey, part string) string {
 	return "otpgate:{" + string(u) + "}:" + part
-}
-
-func checkUser(u store.UserKey) error {
-	if u == "" || strings.ContainsAny(string(u), "{}") {
-		return fmt.Errorf("%w: user key empty or with braces", store.ErrInvalid)
-	}
-	return nil
 }
 
 func millis(t time.Time) int64 {
@@ -208,17 +197,6 @@ func splitRoles(v string) []string {
 		return nil
 	}
 	return strings.Split(v, ",")
-}
-
-// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Ping implements store.Store.

@@ -13,7 +13,7 @@ import (
 // caller can still Announce them: a retried Revoke would not return them
 // again.
 func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.RevokeScope, sessionID string, now time.Time) ([]string, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	if scope != store.RevokeOne && scope != store.RevokeAll && scope != store.RevokeOthers {
@@ -36,7 +36,7 @@ func (s *Store) Revoke(ctx context.Context, user store.UserKey, scope store.Revo
 // Reannounce implements store.Store: a read of the person's sessions, then
 // Announce (the log is another hash slot).
 func (s *Store) Reannounce(ctx context.Context, user store.UserKey, now time.Time) ([]string, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return nil, err
 	}
 	ids, err := revokedScript.Run(ctx, s.client, []string{userKey(user, "sessions")},

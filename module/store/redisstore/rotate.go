@@ -11,9 +11,6 @@ func (s *Store) Rotate(ctx context.Context, req store.RotateRequest) (store.Rota
 	if err := req.Check(); err != nil {
 		return store.RotateResult{}, err
 	}
-	if err := checkUser(req.User); err != nil {
-		return store.RotateResult{}, err
-	}
 	keys := []string{
 		userKey(req.User, "rt:"+req.OldHash),
 		userKey(req.User, "rt:"+req.NewHash),

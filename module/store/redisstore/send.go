@@ -12,9 +12,6 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 	if err := req.Check(); err != nil {
 		return store.SendResult{}, err
 	}
-	if err := checkUser(req.User); err != nil {
-		return store.SendResult{}, err
-	}
 	c := req.Challenge
 	keys := []string{
 		userKey(req.User, "ch"),
@@ -88,7 +85,7 @@ func (s *Store) BeginSend(ctx context.Context, req store.SendRequest) (store.Sen
 
 // AbortSend implements store.Store.
 func (s *Store) AbortSend(ctx context.Context, user store.UserKey, challengeID string) error {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return err
 	}
 	if challengeID == "" {

@@ -34,12 +34,6 @@ func (s *Store) CreateUser(ctx context.Context, req store.CreateUserRequest) (st
 	if err := req.Check(); err != nil {
 		return store.User{}, false, err
 	}
-	if err := checkUser(req.User); err != nil {
-		return store.User{}, false, err
-	}
-	if err := store.CheckUserID(req.ID); err != nil {
-		return store.User{}, false, err
-	}
 	roles, err := store.NormRoles(req.Roles)
 	if err != nil {
 		return store.User{}, false, err
@@ -68,7 +62,7 @@ func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.Us
 	if err := upd.Check(); err != nil {
 		return store.User{}, false, err
 	}
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.User{}, false, err
 	}
 	var roles, banned string
@@ -112,7 +106,7 @@ func (s *Store) UpdateUser(ctx context.Context, user store.UserKey, upd store.Us
 // script, on a best-effort basis: the user is erased either way, and an
 // entry left behind is skipped and removed by the readers of the index.
 func (s *Store) DeleteUser(ctx context.Context, user store.UserKey, now time.Time) (store.User, []string, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.User{}, nil, false, err
 	}
 	keys := []string{
@@ -247,7 +241,7 @@ func (s *Store) entries(ctx context.Context, members []string) ([]store.UserEntr
 	pipe := s.client.Pipeline()
 	for _, m := range members {
 		id, key, ok := strings.Cut(m, ":")
-		if !ok || id == "" || checkUser(store.UserKey(key)) != nil {
+		if !ok || id == "" || store.CheckUserKey(store.UserKey(key)) != nil {
 			stale = append(stale, m)
 			continue
 		}
@@ -285,7 +279,7 @@ func (s *Store) index(ctx context.Context, user store.UserKey, id string) error 
 
 // User implements store.Store.
 func (s *Store) User(ctx context.Context, user store.UserKey) (store.User, bool, error) {
-	if err := checkUser(user); err != nil {
+	if err := store.CheckUserKey(user); err != nil {
 		return store.User{}, false, err
 	}
 	m, err := s.client.HGetAll(ctx, userKey(user, "user")).Result()
