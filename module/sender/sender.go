@@ -40,6 +40,14 @@ type Message struct {
 	Text string
 }
 
+// SendChannel is the channel to send m on: its Channel, SMS when empty.
+func (m Message) SendChannel() string {
+	if m.Channel == "" {
+		return SMS
+	}
+	return m.Channel
+}
+
 // Result is the provider's receipt.
 type Result struct {
 	MessageID string

@@ -267,10 +267,7 @@ func (s *Sender) Supports(channel string) bool {
 // any refusal, 5xx, 429 or answer without a message UUID is an error too.
 // Errors never contain the code, the text or the destination.
 func (s *Sender) Send(ctx context.Context, m sender.Message) (sender.Result, error) {
-	channel := m.Channel
-	if channel == "" {
-		channel = sender.SMS
-	}
+	channel := m.SendChannel()
 	if !s.Supports(channel) {
 		return sender.Result{}, fmt.Errorf("plivo send %q: %w", channel, sender.ErrChannel)
 	}

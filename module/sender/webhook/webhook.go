@@ -178,10 +178,7 @@ type SMS struct {
 // redirect included, is a failure, and no answer within the timeout is
 // sender.ErrTimeout. The message id is the webhook-id.
 func (s *Sender) Send(ctx context.Context, m sender.Message) (sender.Result, error) {
-	channel := m.Channel
-	if channel == "" {
-		channel = sender.SMS
-	}
+	channel := m.SendChannel()
 	if !s.Supports(channel) {
 		return sender.Result{}, fmt.Errorf("webhook send %q: %w", channel, sender.ErrChannel)
 	}
