@@ -66,6 +66,22 @@ func revokeLosingReply(t *testing.T, url string) (store.Store, *lostReply) {
 }
 
 // waitRefused waits (at most a second) until e's gate refuses the session.
+// lostReplyPair is two instances on srv: a, whose revokes lose their
+// reply once lost is armed, announcing failed revocations again every
+// retry, and b; and a session signed in on a that b lets through.
+func lostReplyPair(t *testing.T, srv *testenv.Redis, retry time.Duration) (a, b *env, lost *lostReply, s resp) {
+	t.Helper()
+	st, lost := revokeLosingReply(t, srv.URL())
+	a = newEnv(t, st, func(c *Config) { c.AnnounceRetry = retry })
+	b = newEnv(t, openRedis(t, srv.URL()))
+	a.do("POST", "/auth/v1/logout", "", bearer(a.login("+14155550100"))...) // loads the revoke script
+	s = a.login(alice)
+	if r := b.do("GET", "/app", "", bearer(s)...); r.status != 200 {
+		t.Fatalf("before: %d", r.status)
+	}
+	return a, b, lost, s
+}
+
 func waitRefused(t *testing.T, e *env, s resp, what string) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -83,15 +99,8 @@ func waitRefused(t *testing.T, e *env, s resp, what string) {
 // announces it again before answering, so the other instances refuse it.
 func TestLogout_ReplyLost_RetryAnnouncesBeforeAnswering(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	st, lost := revokeLosingReply(t, srv.URL())
 	// the retry loop would repair it too, after an hour: the retry must
-	a := newEnv(t, st, func(c *Config) { c.AnnounceRetry = time.Hour })
-	b := newEnv(t, openRedis(t, srv.URL()))
-	a.do("POST", "/auth/v1/logout", "", bearer(a.login("+14155550100"))...) // loads the revoke script
-	s := a.login(alice)
-	if r := b.do("GET", "/app", "", bearer(s)...); r.status != 200 {
-		t.Fatalf("before: %d", r.status)
-	}
+	a, b, lost, s := lostReplyPair(t, srv, time.Hour)
 
 	lost.armed.Store(true)
 	wantError(t, a.do("POST", "/auth/v1/logout", "", bearer(s)...), 503, "store_unavailable")
@@ -106,14 +115,7 @@ func TestLogout_ReplyLost_RetryAnnouncesBeforeAnswering(t *testing.T) {
 // announcing what the lost revoke may have done until the store answers.
 func TestLogout_ReplyLost_503StillAnnounced(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	st, lost := revokeLosingReply(t, srv.URL())
-	a := newEnv(t, st, func(c *Config) { c.AnnounceRetry = 20 * time.Millisecond })
-	b := newEnv(t, openRedis(t, srv.URL()))
-	a.do("POST", "/auth/v1/logout", "", bearer(a.login("+14155550100"))...) // loads the revoke script
-	s := a.login(alice)
-	if r := b.do("GET", "/app", "", bearer(s)...); r.status != 200 {
-		t.Fatalf("before: %d", r.status)
-	}
+	a, b, lost, s := lostReplyPair(t, srv, 20*time.Millisecond)
 	lost.armed.Store(true)
 	wantError(t, a.do("POST", "/auth/v1/logout?scope=global", "", bearer(s)...), 503, "store_unavailable")
 	waitRefused(t, b, s, "after a 503 logout")
@@ -124,14 +126,7 @@ func TestLogout_ReplyLost_503StillAnnounced(t *testing.T) {
 // announcement stops accepting it.
 func TestRevokedSessionSeen_AnnouncedAgain(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	st, lost := revokeLosingReply(t, srv.URL())
-	a := newEnv(t, st, func(c *Config) { c.AnnounceRetry = time.Hour })
-	b := newEnv(t, openRedis(t, srv.URL()))
-	a.do("POST", "/auth/v1/logout", "", bearer(a.login("+14155550100"))...) // loads the revoke script
-	s := a.login(alice)
-	if r := b.do("GET", "/app", "", bearer(s)...); r.status != 200 {
-		t.Fatalf("before: %d", r.status)
-	}
+	a, b, lost, s := lostReplyPair(t, srv, time.Hour)
 	lost.armed.Store(true)
 	wantError(t, a.do("POST", "/auth/v1/logout", "", bearer(s)...), 503, "store_unavailable")
 	c := newEnv(t, openRedis(t, srv.URL()), func(c *Config) { c.AnnounceRetry = 20 * time.Millisecond })

@@ -214,21 +214,9 @@ func (f *FakePlivo) serve(w http.ResponseWriter, r *http.Request) {
 		plivoError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if r.Method != http.MethodPost {
-		plivoError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		plivoError(w, http.StatusBadRequest, "content type must be application/json")
-		return
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return // client went away
-	}
 	var m FakeMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		plivoError(w, http.StatusBadRequest, "invalid json")
+	raw, ok := readPlivoJSON(w, r, &m)
+	if !ok {
 		return
 	}
 	if msg := plivoInvalid(m); msg != "" {
@@ -356,4 +344,27 @@ func plivoHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// readPlivoJSON reads a POST with a JSON body into dst as Plivo's API
+// does, answering Plivo's error itself when it cannot (ok false). raw is
+// the body as sent.
+func readPlivoJSON(w http.ResponseWriter, r *http.Request, dst any) (raw []byte, ok bool) {
+	if r.Method != http.MethodPost {
+		plivoError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return nil, false
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		plivoError(w, http.StatusBadRequest, "content type must be application/json")
+		return nil, false
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, false // client went away
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		plivoError(w, http.StatusBadRequest, "invalid json")
+		return nil, false
+	}
+	return raw, true
 }

@@ -39,21 +39,9 @@ func (f *FakePlivo) Calls() []FakeCall {
 // serveCall answers POST /v1/Account/{auth_id}/Call/ like Plivo: 201 with
 // a request_uuid, or the failure mode set with Fail.
 func (f *FakePlivo) serveCall(w http.ResponseWriter, r *http.Request, mode PlivoMode) {
-	if r.Method != http.MethodPost {
-		plivoError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		plivoError(w, http.StatusBadRequest, "content type must be application/json")
-		return
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return
-	}
 	var c FakeCall
-	if err := json.Unmarshal(raw, &c); err != nil {
-		plivoError(w, http.StatusBadRequest, "invalid json")
+	raw, ok := readPlivoJSON(w, r, &c)
+	if !ok {
 		return
 	}
 	switch {
