@@ -93,23 +93,7 @@ func TestPage_SecurityHeadersAndNonce(t *testing.T) {
 	p := newPage(t, Options{})
 	w := get(t, p, "/")
 	h := w.Header()
-	for k, v := range map[string]string{
-		"X-Frame-Options":        "DENY",
-		"Referrer-Policy":        "no-referrer",
-		"Cache-Control":          "no-store",
-		"X-Content-Type-Options": "nosniff",
-		"Content-Type":           "text/html; charset=utf-8",
-	} {
-		if got := h.Get(k); got != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
-	csp := h.Get("Content-Security-Policy")
-	m := regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9+/_=-]+)'`).FindStringSubmatch(csp)
-	if m == nil {
-		t.Fatalf("CSP has no script nonce: %q", csp)
-	}
-	nonce := m[1]
+	csp, nonce := securityHeaders(t, h)
 	if want := CSP(nonce); csp != want {
 		t.Errorf("CSP = %q, want %q", csp, want)
 	}
@@ -336,4 +320,28 @@ func TestPage_HostileAppNameAndReturnTo_NoInjectionUnderStrictCSP(t *testing.T) 
 			t.Errorf("SafeReturnTo(%q) = %q", p, got)
 		}
 	}
+}
+
+// securityHeaders checks the headers every page of this package sends and
+// returns its Content-Security-Policy and the script nonce in it.
+func securityHeaders(t *testing.T, h http.Header) (csp, nonce string) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"X-Frame-Options":        "DENY",
+		"Referrer-Policy":        "no-referrer",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+		"Content-Type":           "text/html; charset=utf-8",
+	} {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	csp = h.Get("Content-Security-Policy")
+	m := regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9+/_=-]+)'`).FindStringSubmatch(csp)
+	if m == nil {
+		t.Fatalf("CSP has no script nonce: %q", csp)
+	}
+	nonce = m[1]
+	return csp, nonce
 }

@@ -22,23 +22,7 @@ func TestNoAccess_StatusAndSecurityHeaders(t *testing.T) {
 	p := newPage(t, Options{})
 	w := renderNoAccess(t, p, http.MethodGet, "+1***-***-0123", "/admin")
 	h := w.Header()
-	for k, v := range map[string]string{
-		"X-Frame-Options":        "DENY",
-		"Referrer-Policy":        "no-referrer",
-		"Cache-Control":          "no-store",
-		"X-Content-Type-Options": "nosniff",
-		"Content-Type":           "text/html; charset=utf-8",
-	} {
-		if got := h.Get(k); got != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
-	csp := h.Get("Content-Security-Policy")
-	m := regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9+/_=-]+)'`).FindStringSubmatch(csp)
-	if m == nil {
-		t.Fatalf("CSP has no script nonce: %q", csp)
-	}
-	nonce := m[1]
+	csp, nonce := securityHeaders(t, h)
 	if csp != CSP(nonce) {
 		t.Errorf("CSP = %q, want the login page's policy %q", csp, CSP(nonce))
 	}
