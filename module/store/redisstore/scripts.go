@@ -7,21 +7,25 @@ import (
 )
 
 // The Lua scripts, each the text of its lua/ file (see the package
-// documentation), except that Hit and BeginSend share the sliding log:
-// Redis cannot include one script in another, so its one source,
-// lua/slidinglog.lua, is put in front of both (withSlidingLog), and that
-// composed text is what Redis loads and names by its SHA.
+// documentation). Two rules are shared by scripts: the sliding log
+// (lua/slidinglog.lua: Hit and BeginSend) and starting a session
+// (lua/new_session.lua: Consume and MoveUser's step in). Redis cannot
+// include one script in another, so each shared file is put in front of
+// the scripts that call it (withLib), and that composed text is what
+// Redis loads and names by its SHA.
 var (
 	//go:embed lua/slidinglog.lua
 	slidingLogSrc string
+	//go:embed lua/new_session.lua
+	newSessionSrc string
 
 	//go:embed lua/hit.lua
 	hitSrc    string
-	hitScript = redis.NewScript(withSlidingLog(hitSrc))
+	hitScript = redis.NewScript(withLib(slidingLogSrc, hitSrc))
 
 	//go:embed lua/begin_send.lua
 	beginSendSrc    string
-	beginSendScript = redis.NewScript(withSlidingLog(beginSendSrc))
+	beginSendScript = redis.NewScript(withLib(slidingLogSrc, beginSendSrc))
 
 	//go:embed lua/abort_send.lua
 	abortSendSrc    string
@@ -37,7 +41,7 @@ var (
 
 	//go:embed lua/consume.lua
 	consumeSrc    string
-	consumeScript = redis.NewScript(consumeSrc)
+	consumeScript = redis.NewScript(withLib(newSessionSrc, consumeSrc))
 
 	//go:embed lua/rotate.lua
 	rotateSrc    string
@@ -101,7 +105,7 @@ var (
 
 	//go:embed lua/move_in.lua
 	moveInSrc    string
-	moveInScript = redis.NewScript(moveInSrc)
+	moveInScript = redis.NewScript(withLib(newSessionSrc, moveInSrc))
 
 	//go:embed lua/move_finish.lua
 	moveFinishSrc    string
@@ -112,8 +116,8 @@ var (
 	movedScript = redis.NewScript(movedSrc)
 )
 
-// withSlidingLog puts the sliding_log function in front of a script that
+// withLib puts a shared function's source in front of a script that
 // calls it.
-func withSlidingLog(src string) string {
-	return slidingLogSrc + "\n" + src
+func withLib(lib, src string) string {
+	return lib + "\n" + src
 }

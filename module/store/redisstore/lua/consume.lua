@@ -5,6 +5,9 @@
 -- missing and may not be created, it is a user of the list that no longer
 -- counts, or it is banned.
 --
+-- The session is stored by new_session (new_session.lua, put in front of
+-- this script).
+--
 -- KEYS[1]  challenge: hash (see begin_send.lua)
 -- KEYS[2]  failures: hash
 -- KEYS[3]  user: hash id, phone, created, updated, confirmed, signin, meta,
@@ -63,27 +66,14 @@ redis.call('DEL', KEYS[2])
 redis.call('HSETNX', KEYS[3], 'confirmed', now)
 redis.call('HSET', KEYS[3], 'updated', now, 'signin', now)
 
-local exp = tonumber(ARGV[6])
-local uid = redis.call('HGET', KEYS[3], 'id')
-redis.call('DEL', KEYS[5])
-redis.call('HSET', KEYS[5], 'id', ARGV[4], 'uid', uid, 'created', ARGV[5], 'exp', exp)
-if ARGV[9] ~= '' then
-	redis.call('HSET', KEYS[5], 'ip', ARGV[9])
-end
-if ARGV[10] ~= '' then
-	redis.call('HSET', KEYS[5], 'ua', ARGV[10])
-end
-redis.call('PEXPIRE', KEYS[5], exp - now)
-redis.call('DEL', KEYS[6])
-redis.call('HSET', KEYS[6], 'sid', ARGV[4])
-redis.call('PEXPIRE', KEYS[6], exp - now)
+new_session(KEYS[5], KEYS[6], KEYS[4], KEYS[7], ARGV[4], redis.call('HGET', KEYS[3], 'id'),
+	ARGV[5], ARGV[6], ARGV[7], ARGV[9], ARGV[10], now)
 
 -- Both indexes live as long as their longest-lived member.
-for _, index in ipairs({{KEYS[4], ARGV[4]}, {KEYS[7], ARGV[7]}}) do
-	redis.call('ZADD', index[1], exp, index[2])
-	redis.call('ZREMRANGEBYSCORE', index[1], '-inf', now)
-	local last = redis.call('ZRANGE', index[1], -1, -1, 'WITHSCORES')
-	redis.call('PEXPIRE', index[1], tonumber(last[2]) - now)
+for _, index in ipairs({KEYS[4], KEYS[7]}) do
+	redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+	local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+	redis.call('PEXPIRE', index, tonumber(last[2]) - now)
 end
 
 return {'ok', created, redis.call('HGETALL', KEYS[3])}

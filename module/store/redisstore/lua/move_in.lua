@@ -3,7 +3,8 @@
 -- old key (so never twice), keeping the copy's phone, confirmed and
 -- updated; sessions and tokens already there stay as they are. Then, when
 -- asked, start a session (the verify's). For a user gone from the old key,
--- remove the copy still waiting for it.
+-- remove the copy still waiting for it. The session is stored by
+-- new_session (new_session.lua, put in front of this script).
 --
 -- KEYS[1]  user: hash (see claim_move.lua)
 -- KEYS[2]  session index: sorted set (see consume.lua)
@@ -67,21 +68,8 @@ if u[2] == ARGV[3] then
 end
 
 if ARGV[8] ~= '' then
-	local exp = tonumber(ARGV[10])
-	redis.call('DEL', KEYS[4])
-	redis.call('HSET', KEYS[4], 'id', ARGV[8], 'uid', ARGV[2], 'created', ARGV[9], 'exp', ARGV[10])
-	if ARGV[12] ~= '' then
-		redis.call('HSET', KEYS[4], 'ip', ARGV[12])
-	end
-	if ARGV[13] ~= '' then
-		redis.call('HSET', KEYS[4], 'ua', ARGV[13])
-	end
-	redis.call('PEXPIRE', KEYS[4], exp - now)
-	redis.call('DEL', KEYS[5])
-	redis.call('HSET', KEYS[5], 'sid', ARGV[8])
-	redis.call('PEXPIRE', KEYS[5], exp - now)
-	redis.call('ZADD', KEYS[2], ARGV[10], ARGV[8])
-	redis.call('ZADD', KEYS[3], ARGV[10], ARGV[11])
+	new_session(KEYS[4], KEYS[5], KEYS[2], KEYS[3], ARGV[8], ARGV[2], ARGV[9], ARGV[10],
+		ARGV[11], ARGV[12], ARGV[13], now)
 	redis.call('HSET', KEYS[1], 'signin', ARGV[1], 'updated', ARGV[1])
 end
 
