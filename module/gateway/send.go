@@ -83,7 +83,7 @@ func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request, clientIP str
 		_, err := g.finishSend(ctx, op, clientIP, sendResult{err: apierr.As(err)})
 		return err
 	}
-	res, err := g.Send(ctx, req, clientIP, resend)
+	res, err := g.finishSend(ctx, op, clientIP, g.send(ctx, req, clientIP, resend))
 	if err != nil {
 		return err
 	}
@@ -124,6 +124,9 @@ func refusedSend(num phone.Number, channel string, err error) sendResult {
 // the store has refused is refused here until the Retry-After it gave,
 // without asking the store again (the address before anything else).
 func (g *Gateway) Send(ctx context.Context, req sendRequest, clientIP string, resend bool) (sendResponse, error) {
+	if res, refused := g.ipRefusedHere(clientIP); refused {
+		return g.finishSend(ctx, sendOp(resend), clientIP, res)
+	}
 	return g.finishSend(ctx, sendOp(resend), clientIP, g.send(ctx, req, clientIP, resend))
 }
 
@@ -163,11 +166,10 @@ func (g *Gateway) finishSend(ctx context.Context, op, clientIP string, res sendR
 	return res.resp, nil
 }
 
+// send runs a send whose address was not refused here (ipRefusedHere,
+// which serveSend asks before reading the body).
 func (g *Gateway) send(ctx context.Context, req sendRequest, clientIP string, resend bool) sendResult {
 	start := g.now()
-	if res, refused := g.ipRefusedHere(clientIP); refused {
-		return res
-	}
 	num, channel, meta, err := g.validateSend(req, resend)
 	if err != nil {
 		return refusedSend(num, channel, err)
